@@ -1,0 +1,91 @@
+"""The ``fe2`` command line: one subcommand per task, heavy imports only when a task runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fe2 import __version__
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parameter(text: str) -> tuple[str, float]:
+    from fe2.meshing import parse_parameter
+
+    try:
+        return parse_parameter(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fe2", description="FE² multiscale solver on FEniCSx (dolfinx 0.9).")
+    parser.add_argument("--version", action="version", version=f"fe2 {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    mesh = commands.add_parser(
+        "mesh", help="mesh Gmsh .geo files into .msh (in parallel, skipping up-to-date ones)",
+        description="Turn .geo files into .msh files with Gmsh. A file whose .msh is newer "
+                    "and was made with the same options is skipped. Exit status 1 if any failed.")
+    mesh.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".geo sources")
+    mesh.add_argument("--out", type=Path, metavar="DIR",
+                      help="output folder (default: beside each source)")
+    mesh.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                      help="parallel processes (default: number of cores)")
+    mesh.add_argument("--order", type=int, choices=(1, 2), default=1, help="element order")
+    mesh.add_argument("--size-factor", type=float, default=1.0, metavar="F",
+                      help="multiply all mesh sizes by F (< 1 refines)")
+    mesh.add_argument("--set", type=_parameter, action="append", default=[],
+                      metavar="NAME=VALUE", help="override a DefineConstant parameter")
+    mesh.add_argument("--xdmf", action="store_true", help="also write XDMF files (meshio)")
+    mesh.add_argument("--force", action="store_true", help="re-mesh even if up to date")
+    mesh.set_defaults(run=_run_mesh)
+
+    plot = commands.add_parser(
+        "plot", help="render a .msh file with its phases coloured to a PNG (off-screen)")
+    plot.add_argument("file", type=Path, metavar="MSH")
+    plot.add_argument("--png", type=Path, required=True, metavar="OUT", help="PNG to write")
+    plot.set_defaults(run=_run_plot)
+    return parser
+
+
+def _run_mesh(args: argparse.Namespace) -> int:
+    from fe2.meshing import MeshOptions, mesh_files
+
+    try:
+        options = MeshOptions(args.order, args.size_factor, tuple(args.set), args.xdmf)
+    except ValueError as error:
+        print(f"fe2 mesh: error: {error}", file=sys.stderr)
+        return 2
+    reports = mesh_files(args.files, args.out, options, jobs=min(args.jobs, len(args.files)),
+                         force=args.force, on_done=lambda r: print(r.line(), flush=True))
+    failed = [r for r in reports if not r.ok]
+    print(f"fe2 mesh: {len(reports) - len(failed)} of {len(reports)} files ok"
+          + (f", {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from fe2.plot import plot_mesh
+
+    plot_mesh(args.file, args.png)
+    print(f"fe2 plot: wrote {args.png}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fe2`` console script; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    return args.run(args)
