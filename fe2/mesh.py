@@ -16,7 +16,7 @@ import numpy as np
 from mpi4py import MPI
 
 __all__ = [
-    "MeshData", "MeshError", "PhysicalGroup", "boundary_nodes", "load_mesh", "periodic_mismatch",
+    "MeshData", "MeshError", "PhysicalGroup", "boundary_nodes", "side_centroid", "load_mesh", "periodic_mismatch",
     "PERIODIC_SIDE_PAIRS",
 ]
 
@@ -146,20 +146,23 @@ def load_mesh(path: str | Path, comm: MPI.Comm, required: Iterable[str] = ()) ->
     return data
 
 
-def periodic_mismatch(master: np.ndarray, slave: np.ndarray) -> tuple[np.ndarray, float]:
+def periodic_mismatch(master: np.ndarray, slave: np.ndarray,
+                      translation: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """How far two point sets are from being translates of each other.
 
-    The translation is the difference of the centroids (exact for matching sets); each slave
-    point is then paired with its nearest translated master point.
+    Each slave point is paired with its nearest translated master point. Without a given
+    translation, the difference of the point centroids is used (exact for matching sets).
 
     Args:
         master, slave: node coordinates (n, gdim) on two opposite sides of a cell.
+        translation: the cell vector from master to slave side, if known.
 
     Returns:
         (translation, largest distance of a slave point to its translated master partner);
         ``inf`` if the sets differ in size.
     """
-    translation = slave.mean(axis=0) - master.mean(axis=0)
+    if translation is None:
+        translation = slave.mean(axis=0) - master.mean(axis=0)
     if len(master) != len(slave) or len(master) == 0:
         return translation, float("inf")
     moved = master + translation
@@ -169,6 +172,25 @@ def periodic_mismatch(master: np.ndarray, slave: np.ndarray) -> tuple[np.ndarray
         distance = np.linalg.norm(chunk[:, None, :] - moved[None, :, :], axis=2).min(axis=1)
         worst = max(worst, float(distance.max()))
     return translation, worst
+
+
+def side_centroid(data: MeshData, name: str) -> np.ndarray:
+    """Geometric centroid of the (straight) facets of boundary ``name``, on every rank."""
+    from dolfinx.mesh import entities_to_geometry
+
+    mesh, fdim = data.mesh, data.tdim - 1
+    mesh.topology.create_connectivity(fdim, data.tdim)
+    facets = data.facets(name)
+    moments = np.zeros(mesh.geometry.dim + 1)  # Σ measure·midpoint, Σ measure
+    if len(facets):  # see boundary_nodes
+        corners = mesh.geometry.x[entities_to_geometry(mesh, fdim, facets, False)[:, : fdim + 1]]
+        edges = corners[:, 1:] - corners[:, :1]
+        measure = (np.linalg.norm(edges[:, 0], axis=1) if fdim == 1
+                   else 0.5 * np.linalg.norm(np.cross(edges[:, 0], edges[:, 1]), axis=1))
+        moments[:-1] = (measure[:, None] * corners.mean(axis=1)).sum(axis=0)[: mesh.geometry.dim]
+        moments[-1] = measure.sum()
+    moments = mesh.comm.allreduce(moments, op=MPI.SUM)
+    return moments[:-1] / moments[-1]
 
 
 def boundary_nodes(data: MeshData, name: str) -> np.ndarray:

@@ -25,7 +25,14 @@ import numpy as np
 from mpi4py import MPI
 
 from fe2.mandel import n_mandel, ufl_mandel
-from fe2.mesh import PERIODIC_SIDE_PAIRS, MeshData, MeshError, boundary_nodes, periodic_mismatch
+from fe2.mesh import (
+    PERIODIC_SIDE_PAIRS,
+    MeshData,
+    MeshError,
+    boundary_nodes,
+    periodic_mismatch,
+    side_centroid,
+)
 
 __all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of"]
 
@@ -54,28 +61,34 @@ class Lattice:
         return np.any(np.isclose(s, 0.0, atol=tol) | np.isclose(s, 1.0, atol=tol), axis=0)
 
 
-def lattice_of(data: MeshData, tol: float = 1e-8) -> Lattice:
-    """The cell of a periodic RVE mesh from its opposite side groups (left/right, ...).
+def lattice_of(data: MeshData, periodic: bool = True, tol: float = 1e-8) -> Lattice:
+    """The parallelepiped cell of an RVE mesh from its opposite sides (left/right, ...).
+
+    The cell vectors join the centroids of opposite sides. With ``periodic``, the nodes of
+    each side must also be the opposite side's nodes shifted by the cell vector.
 
     Raises:
-        MeshError: if a side pair is missing or its nodes do not match (not periodic).
+        MeshError: if a side is missing, or (``periodic``) the nodes do not match.
     """
     gdim = data.mesh.geometry.dim
+    x = data.mesh.geometry.x[:, :gdim]
+    size = data.mesh.comm.allreduce(np.ptp(x, axis=0).max(initial=0.0), op=MPI.MAX)
     vectors = []
     for master, slave in PERIODIC_SIDE_PAIRS[:gdim]:
         data.group(master, data.tdim - 1), data.group(slave, data.tdim - 1)
-        a, b = boundary_nodes(data, master), boundary_nodes(data, slave)
-        translation, mismatch = periodic_mismatch(a, b)
-        size = np.ptp(data.mesh.geometry.x[:, :gdim], axis=0).max()
-        if mismatch > tol * size:
-            raise MeshError(f"{data.path}: the mesh is not periodic: nodes on {slave!r} do not "
-                            f"match those on {master!r} (off by {mismatch:.3g}); mesh it with "
-                            "Periodic constraints or use an affine or minimal boundary condition")
+        translation = side_centroid(data, slave) - side_centroid(data, master)
+        if periodic:
+            _, mismatch = periodic_mismatch(boundary_nodes(data, master),
+                                            boundary_nodes(data, slave), translation)
+            if mismatch > tol * size:
+                raise MeshError(
+                    f"{data.path}: the mesh is not periodic: nodes on {slave!r} do not match "
+                    f"those on {master!r} (off by {mismatch:.3g}); mesh it with Periodic "
+                    "constraints or use the affine or minimal boundary condition")
         vectors.append(translation)
     vectors = np.array(vectors)
-    x = data.mesh.geometry.x[:, :gdim]
-    lowest = np.linalg.solve(vectors.T, x.T).min(axis=1)
-    lowest = np.array(data.mesh.comm.allreduce(lowest, op=MPI.MIN))
+    lowest = np.linalg.solve(vectors.T, x.T).min(axis=1, initial=np.inf)
+    data.mesh.comm.Allreduce(MPI.IN_PLACE, lowest, op=MPI.MIN)
     return Lattice(origin=vectors.T @ lowest, vectors=vectors)
 
 
@@ -101,7 +114,7 @@ class LinearRVE:
             raise ValueError(f"field must be 'vector' or 'scalar', got {field!r}")
         start = time.perf_counter()
         self.bc, self.field, self.degree = bc, field, degree
-        self.lattice = lattice_of(data)  # also proves periodicity of the mesh
+        self.lattice = lattice_of(data, periodic=bc == "periodic")
         self.volume = self.lattice.volume
         self.comm = data.mesh.comm
         self._build(data, materials)
@@ -261,7 +274,7 @@ class _AffineSolver(_LUSolver):
 
 
 class _PeriodicSolver(_LUSolver):
-    """w periodic (dolfinx_mpc); w = 0 at the cell origin corner removes the translation."""
+    """w periodic (dolfinx_mpc); w = 0 at one interior node removes the translation."""
 
     def __init__(self, rve: LinearRVE) -> None:
         import dolfinx_mpc
@@ -269,9 +282,6 @@ class _PeriodicSolver(_LUSolver):
 
         lattice = rve.lattice
         gdim = len(lattice.origin)
-
-        def origin(x):
-            return np.all(np.isclose(lattice.fractional(x), 0.0, atol=1e-8), axis=0)
 
         def slave(x):  # the sides opposite the origin ("right", "top", "front")
             return np.any(np.isclose(lattice.fractional(x), 1.0, atol=1e-8), axis=0)
@@ -282,8 +292,15 @@ class _PeriodicSolver(_LUSolver):
             y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
             return y
 
-        self.bcs = [fem.dirichletbc(_zero(rve), fem.locate_dofs_geometrical(rve.V, origin),
-                                    rve.V)]
+        # Pin the dof nearest the cell centre (inside, so it is nobody's master: dolfinx_mpc
+        # would add slave rows into a pinned master's row).
+        points = rve.V.tabulate_dof_coordinates().T
+        inside = ~lattice.on_boundary(points)
+        centre = lattice.origin + lattice.vectors.sum(axis=0) / 2
+        distance = np.linalg.norm(points[:gdim] - centre[:, None], axis=0)
+        distance[~inside] = np.inf
+        pin = np.array([np.argmin(distance)], dtype=np.int32)
+        self.bcs = [fem.dirichletbc(_zero(rve), pin, rve.V)]
         self.mpc = dolfinx_mpc.MultiPointConstraint(rve.V)
         self.mpc.create_periodic_constraint_geometrical(rve.V, slave, to_master, self.bcs)
         self.mpc.finalize()
