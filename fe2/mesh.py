@@ -16,8 +16,8 @@ import numpy as np
 from mpi4py import MPI
 
 __all__ = [
-    "MeshData", "MeshError", "PhysicalGroup", "boundary_nodes", "side_centroid", "load_mesh", "periodic_mismatch",
-    "PERIODIC_SIDE_PAIRS",
+    "MeshData", "MeshError", "PhysicalGroup", "PERIODIC_SIDE_PAIRS", "boundary_nodes",
+    "load_mesh", "periodic_mismatch", "side_centroid",
 ]
 
 # Opposite sides of an RVE, (master, slave): the slave is the master translated by a cell vector.
