@@ -29,6 +29,14 @@ def _parameter(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")\
+            from None
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fe2", description="FE² multiscale solver on FEniCSx (dolfinx 0.9).")
@@ -58,6 +66,21 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("file", type=Path, metavar="MSH")
     plot.add_argument("--png", type=Path, required=True, metavar="OUT", help="PNG to write")
     plot.set_defaults(run=_run_plot)
+
+    homogenize = commands.add_parser(
+        "homogenize", help="effective stiffness or diffusivity of an RVE case (.toml)",
+        description="Solve the linear cell problem of a TOML case (see problems/README.md) and "
+                    "print the effective tensor and engineering constants. Under mpirun only "
+                    "rank 0 prints and writes. Exit status 2 for a bad case or mesh.")
+    homogenize.add_argument("config", type=Path, metavar="CONFIG.toml")
+    homogenize.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
+    homogenize.add_argument("--png", type=Path, metavar="OUT",
+                            help="picture of the phases and the micro field of --strain")
+    homogenize.add_argument("--strain", type=_floats, metavar="V1,V2,...",
+                            help="macro strain for the picture and the printed stress, in the "
+                                 "notation of the tensor (Mandel: the shear entry is sqrt2*e12; "
+                                 "transport: the gradient); default: unit e11 / unit d/dx")
+    homogenize.set_defaults(run=_run_homogenize)
     return parser
 
 
@@ -82,6 +105,45 @@ def _run_plot(args: argparse.Namespace) -> int:
 
     plot_mesh(args.file, args.png)
     print(f"fe2 plot: wrote {args.png}")
+    return 0
+
+
+def _run_homogenize(args: argparse.Namespace) -> int:
+    import numpy as np
+    from mpi4py import MPI
+
+    from fe2.config import ConfigError, load_config
+    from fe2.homogenize import format_result, homogenize
+    from fe2.mesh import MeshError
+
+    root = MPI.COMM_WORLD.rank == 0
+    try:
+        config = load_config(args.config)
+        result = homogenize(config, MPI.COMM_WORLD)
+        n = result.tensor.shape[0]
+        strain = np.eye(n)[0] if args.strain is None else np.array(args.strain)
+        if len(strain) != n:
+            raise ConfigError(f"--strain has {len(strain)} values, the {result.kind} strain of "
+                              f"this case has {n} ({result.notation})")
+    except (ConfigError, MeshError) as error:
+        if root:
+            print(f"fe2 homogenize: error: {error}", file=sys.stderr)
+        return 2
+    if root:
+        print(format_result(result))
+        if args.strain is not None:
+            stress = ", ".join(f"{v:.6g}" for v in result.tensor @ strain)
+            print(f"macro {'stress' if result.kind == 'mechanics' else 'flux'} for strain "
+                  f"[{', '.join(f'{v:g}' for v in strain)}]: [{stress}]")
+        if args.json is not None:
+            result.write_json(args.json)
+            print(f"fe2 homogenize: wrote {args.json}")
+    if args.png is not None and root:
+        from fe2.plot import plot_rve_fields
+
+        plot_rve_fields(result.rve, args.png, strain, model=result.model, data=result.data,
+                        title=f"{config.path.name}: {config.description}".rstrip(": "))
+        print(f"fe2 homogenize: wrote {args.png}")
     return 0
 
 

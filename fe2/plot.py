@@ -1,4 +1,4 @@
-"""Off-screen pictures with pyvista: meshes with their phases coloured.
+"""Off-screen pictures with pyvista: meshes with their phases coloured, RVE micro fields.
 
 Rendering needs an X display; ``docker/env`` provides a virtual one (Xvfb) for every command.
 """
@@ -11,7 +11,7 @@ import numpy as np
 
 from fe2.meshing import CELL_DIMENSION
 
-__all__ = ["plot_mesh"]
+__all__ = ["plot_mesh", "plot_rve_fields"]
 
 
 def plot_mesh(msh_path: str | Path, png_path: str | Path, size: tuple[int, int] = (1000, 800)):
@@ -37,6 +37,109 @@ def plot_mesh(msh_path: str | Path, png_path: str | Path, size: tuple[int, int] 
         plotter.view_xy()
     else:
         plotter.view_isometric()
+    Path(png_path).parent.mkdir(parents=True, exist_ok=True)
+    plotter.screenshot(str(png_path))
+    plotter.close()
+
+
+def _micro_field(rve, strain: np.ndarray, model: str | None):
+    """Per-phase micro field of a macro strain as a DG function on the RVE mesh.
+
+    Mechanics: von Mises stress of σ = C_p (e + s(w)) (plane strain adds σ33 = λ_p tr ε, valid
+    for the isotropic phases of fe2.materials); transport: flux magnitude |D_p (e + ∇w)|.
+    """
+    import ufl
+    from dolfinx import fem
+
+    w = rve.fluctuation(strain)
+    Q = fem.functionspace(rve.mesh, ("DG", max(rve.degree - 1, 0)))
+    field = fem.Function(Q)
+    macro = fem.Constant(rve.mesh, np.asarray(strain, dtype=float))
+    for tag, C, matrix in rve.phase_matrices.values():
+        eps = macro + rve.strain(w)
+        s = ufl.dot(C, eps)
+        if rve.field == "scalar":
+            value = ufl.sqrt(ufl.dot(s, s))
+        else:
+            n = len(strain)
+            normal = [s[i] for i in range(3 if n == 6 else 2)]
+            if n == 3:  # out-of-plane normal stress
+                normal.append(matrix[0, 1] * (eps[0] + eps[1]) if model == "plane_strain"
+                              else 0.0 * s[0])
+            a, b, c = normal
+            shear = sum(s[i] ** 2 for i in range(3 if n == 6 else 2, n))  # = 2 Σ σ_ij², i<j
+            value = ufl.sqrt(0.5 * ((a - b) ** 2 + (b - c) ** 2 + (c - a) ** 2) + 1.5 * shear)
+        expression = fem.Expression(value, Q.element.interpolation_points())
+        field.interpolate(expression, cells0=rve.cell_tags.find(tag))
+    return field
+
+
+def _grid(mesh, values=None, name: str = ""):
+    """A pyvista grid of a dolfinx mesh (``values``: a DG0/DG Function or cell array)."""
+    import pyvista
+    from dolfinx import plot
+
+    if values is not None and not isinstance(values, np.ndarray) and \
+            values.function_space.ufl_element().degree > 0:
+        grid = pyvista.UnstructuredGrid(*plot.vtk_mesh(values.function_space))
+        grid.point_data[name] = values.x.array.real
+        return grid
+    grid = pyvista.UnstructuredGrid(*plot.vtk_mesh(mesh))
+    if values is not None:
+        n = mesh.topology.index_map(mesh.topology.dim).size_local
+        array = values if isinstance(values, np.ndarray) else values.x.array.real
+        grid.cell_data[name] = array[:n]
+    return grid
+
+
+def _show(plotter, grid, tdim: int, **kwargs) -> None:
+    """Add a grid; a 3D one is cut in half (the part y < centre) to show the inside."""
+    if tdim == 3:
+        grid = grid.clip(normal=(0, 1, 0), origin=grid.center)
+    plotter.add_mesh(grid, **kwargs)
+    if tdim == 2:
+        plotter.view_xy()
+    else:
+        plotter.view_isometric()
+
+
+def plot_rve_fields(rve, png_path: str | Path, strain, model: str | None = None, data=None,
+                    title: str = "", size: tuple[int, int] = (1600, 700)) -> None:
+    """Two panels: the phases and the micro field of a macro ``strain`` (off-screen PNG).
+
+    Args:
+        rve: a solved fe2.rve.LinearRVE.
+        png_path: picture to write.
+        strain: macro generalized strain (Mandel for mechanics, gradient for transport).
+        model: mechanics model ("plane_strain" adds σ33 to the von Mises stress).
+        data: the full fe2.mesh.MeshData, to show phases left out of the RVE problem too.
+        title: text in the upper left corner of the phase panel.
+    """
+    import pyvista
+
+    mesh = data.mesh if data is not None else rve.mesh
+    tags = data.cell_tags if data is not None else rve.cell_tags
+    tdim = mesh.topology.dim
+    n_cells = mesh.topology.index_map(tdim).size_local
+    phase = np.zeros(n_cells, dtype=np.int32)
+    phase[tags.indices[tags.indices < n_cells]] = tags.values[tags.indices < n_cells]
+    names = ({g.tag: n for n, g in data.groups.items() if g.dim == tdim} if data is not None
+             else {tag: n for n, (tag, _, _) in rve.phase_matrices.items()})
+    label = "flux magnitude |D (e + grad w)|" if rve.field == "scalar" else "von Mises stress"
+    field = _micro_field(rve, np.asarray(strain, dtype=float), model)
+    strain_text = ", ".join(f"{v:g}" for v in strain)
+
+    plotter = pyvista.Plotter(off_screen=True, shape=(1, 2), window_size=list(size))
+    plotter.subplot(0, 0)
+    _show(plotter, _grid(mesh, phase, "phase"), tdim, scalars="phase", categories=True,
+          show_edges=True, cmap="Set2", annotations=names,
+          scalar_bar_args={"title": "phase", "n_labels": 0})
+    plotter.add_text(title or "phases", font_size=10)
+    plotter.subplot(0, 1)
+    _show(plotter, _grid(rve.mesh, field, label), tdim, scalars=label, cmap="viridis",
+          scalar_bar_args={"title": label})
+    plotter.add_text(f"macro strain [{strain_text}]", font_size=10)
+    plotter.link_views()
     Path(png_path).parent.mkdir(parents=True, exist_ok=True)
     plotter.screenshot(str(png_path))
     plotter.close()
