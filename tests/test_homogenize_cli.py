@@ -204,6 +204,14 @@ Physical Curve("top") = {3}; Physical Curve("left") = {4};
     assert status == 2
     assert "not periodic" in err and "affine or minimal" in err, err
     assert (tmp_path / "build" / "meshes" / "skewed.msh").exists()  # meshed beside the .geo
+    # The affine BC needs no periodic mesh; a homogeneous cell returns its own stiffness
+    # (DESIGN §6), up to round-off: tolerance 1e-8.
+    case.write_text(case.read_text().replace('"periodic"', '"affine"'))
+    out = tmp_path / "affine.json"
+    assert main(["homogenize", str(case), "--json", str(out)]) == 0
+    C = np.array(json.loads(out.read_text())["tensor"])
+    own = IsotropicElastic(50e3, 0.2).matrix("plane_strain")
+    assert np.allclose(C, own, rtol=1e-8, atol=1e-8 * own[0, 0])
 
 
 def test_strain_of_the_wrong_length_is_an_error(msh, tmp_path, capsys):
