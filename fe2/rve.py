@@ -182,6 +182,14 @@ class LinearRVE:
         self.F, self.W = np.array(loads).T, np.array(fluctuations).T
         return (self.A0 + self.F.T @ self.W) / self.volume
 
+    @property
+    def n_stress(self) -> int:
+        return self.n_strain
+
+    def solve(self, strain: np.ndarray, state=None) -> tuple[np.ndarray, np.ndarray, None]:
+        """The micro-model interface (fe2.micro.MicroModel): linear, so no state and no solve."""
+        return self.stress(strain), self.tangent, state
+
     def stress(self, strain: np.ndarray) -> np.ndarray:
         """Volume-averaged flux/stress for a macro strain (linear: tangent · strain)."""
         return self.tangent @ np.asarray(strain, dtype=float)

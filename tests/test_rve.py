@@ -16,6 +16,7 @@ from mpi4py import MPI
 from fe2.materials import Diffusivity, IsotropicElastic, lame
 from fe2.mesh import MeshError, load_mesh
 from fe2.meshing import MeshOptions
+from fe2.micro import MicroModel
 from fe2.rve import BOUNDARY_CONDITIONS, LinearRVE
 
 MATRIX, FIBRE = IsotropicElastic(50e3, 0.2), IsotropicElastic(210e3, 0.3)  # DESIGN §6
@@ -111,6 +112,10 @@ def test_tangent_is_symmetric_and_gives_the_averaged_stress(meshed, bc):
     # Averaged micro stress of the solved field equals tangent · strain (linearity), 1e-8.
     averaged = _average_stress_by_integration(rve, strain)
     assert np.allclose(averaged, C @ strain, rtol=1e-8, atol=1e-8 * np.abs(C @ strain).max())
+    # The FE² micro-model interface returns the same stress and tangent.
+    assert isinstance(rve, MicroModel) and rve.n_stress == rve.n_strain == 3
+    stress, tangent, state = rve.solve(strain, None)
+    assert np.array_equal(tangent, C) and np.array_equal(stress, C @ strain) and state is None
 
 
 def _relative_gap(larger: np.ndarray, smaller: np.ndarray) -> float:
