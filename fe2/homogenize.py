@@ -214,23 +214,6 @@ def prepare_mesh(config: Config, comm: MPI.Comm) -> Path:
     return target
 
 
-def _phase_fractions(data, volume: float, known: dict[str, float]) -> dict[str, float]:
-    """Volume fraction of every phase of the full mesh (``known`` ones are reused)."""
-    import ufl
-    from dolfinx import fem
-
-    out = {}
-    dx = ufl.Measure("dx", domain=data.mesh, subdomain_data=data.cell_tags)
-    for name in data.domain_names():
-        if name in known:
-            out[name] = float(known[name])
-        else:
-            one = fem.Constant(data.mesh, 1.0)
-            out[name] = float(fem.assemble_scalar(fem.form(one * dx(data.group(name).tag))))
-            out[name] /= volume
-    return out
-
-
 def homogenize(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> HomogenizationResult:
     """Run the case: mesh (rank 0), load and solve the RVE on ``MPI.COMM_SELF`` on every rank.
 
@@ -257,7 +240,7 @@ def homogenize(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Homogenizatio
                     field="vector" if kind == "mechanics" else "scalar",
                     degree=config.rve.degree, bc=config.rve.bc)
     timings["setup"], timings["solve"] = rve.setup_time, rve.solve_time
-    fractions = _phase_fractions(data, rve.volume, rve.volume_fractions)
+    fractions = rve.volume_fractions
     notes = []
     if kind == "mechanics":
         engineering = mechanics_constants(rve.tangent, config.physics.model)

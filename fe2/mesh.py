@@ -174,36 +174,39 @@ def periodic_mismatch(master: np.ndarray, slave: np.ndarray,
     return translation, worst
 
 
-def side_centroid(data: MeshData, name: str) -> np.ndarray:
-    """Geometric centroid of the (straight) facets of boundary ``name``, on every rank."""
+def _facet_nodes(data: MeshData, name: str) -> np.ndarray:
+    """Coordinates (facets, nodes per facet, 3) of the local facets of boundary ``name``.
+
+    The facet's vertices come first in each row, then its higher-order nodes.
+    """
     from dolfinx.mesh import entities_to_geometry
 
     mesh, fdim = data.mesh, data.tdim - 1
     mesh.topology.create_connectivity(fdim, data.tdim)
     facets = data.facets(name)
-    moments = np.zeros(mesh.geometry.dim + 1)  # Σ measure·midpoint, Σ measure
-    if len(facets):  # see boundary_nodes
-        corners = mesh.geometry.x[entities_to_geometry(mesh, fdim, facets, False)[:, : fdim + 1]]
+    if not len(facets):  # dolfinx 0.9 divides by zero on an empty facet list (SIGFPE)
+        return np.empty((0, 0, 3))
+    return mesh.geometry.x[entities_to_geometry(mesh, fdim, facets, False)]
+
+
+def side_centroid(data: MeshData, name: str) -> np.ndarray:
+    """Geometric centroid of the (straight) facets of boundary ``name``, on every rank."""
+    gdim, fdim = data.mesh.geometry.dim, data.tdim - 1
+    corners = _facet_nodes(data, name)[:, : fdim + 1]
+    moments = np.zeros(gdim + 1)  # Σ measure·midpoint, Σ measure
+    if len(corners):
         edges = corners[:, 1:] - corners[:, :1]
         measure = (np.linalg.norm(edges[:, 0], axis=1) if fdim == 1
                    else 0.5 * np.linalg.norm(np.cross(edges[:, 0], edges[:, 1]), axis=1))
-        moments[:-1] = (measure[:, None] * corners.mean(axis=1)).sum(axis=0)[: mesh.geometry.dim]
+        moments[:-1] = (measure[:, None] * corners.mean(axis=1)).sum(axis=0)[:gdim]
         moments[-1] = measure.sum()
-    moments = mesh.comm.allreduce(moments, op=MPI.SUM)
+    moments = data.mesh.comm.allreduce(moments, op=MPI.SUM)
     return moments[:-1] / moments[-1]
 
 
 def boundary_nodes(data: MeshData, name: str) -> np.ndarray:
     """Unique coordinates (n, gdim) of all geometry nodes on boundary ``name``, on every rank."""
-    from dolfinx.mesh import entities_to_geometry
-
-    mesh = data.mesh
-    fdim = data.tdim - 1
-    mesh.topology.create_connectivity(fdim, data.tdim)
-    facets = data.facets(name)
-    local = np.empty((0, mesh.geometry.dim))
-    if len(facets):  # dolfinx 0.9 divides by zero on an empty facet list (SIGFPE)
-        nodes = entities_to_geometry(mesh, fdim, facets, False)
-        local = mesh.geometry.x[np.unique(nodes.ravel()), : mesh.geometry.dim]
+    gdim = data.mesh.geometry.dim
+    local = _facet_nodes(data, name).reshape(-1, 3)[:, :gdim]
     gathered = np.vstack(data.mesh.comm.allgather(local))
     return np.unique(gathered.round(decimals=12), axis=0)

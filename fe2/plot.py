@@ -29,14 +29,18 @@ def plot_mesh(msh_path: str | Path, png_path: str | Path, size: tuple[int, int] 
     names = {int(tag): name for name, (tag, d) in msh.field_data.items() if d == dim}
 
     plotter = pyvista.Plotter(off_screen=True, window_size=list(size))
-    plotter.add_mesh(grid, scalars="phase", categories=True, show_edges=True, cmap="Set2",
-                     annotations=names, scalar_bar_args={"title": "phase", "n_labels": 0})
+    _show(plotter, grid, dim, cut=False, annotations=names, **PHASE_STYLE)
     plotter.add_text(f"{Path(msh_path).name}: {grid.n_cells} cells, {grid.n_points} nodes",
                      font_size=10)
-    if dim == 2:
-        plotter.view_xy()
-    else:
-        plotter.view_isometric()
+    _save(plotter, png_path)
+
+
+# How phases are drawn: one categorical colour per physical group, with the mesh edges.
+PHASE_STYLE = {"scalars": "phase", "categories": True, "show_edges": True, "cmap": "Set2",
+               "scalar_bar_args": {"title": "phase", "n_labels": 0}}
+
+
+def _save(plotter, png_path: str | Path) -> None:
     Path(png_path).parent.mkdir(parents=True, exist_ok=True)
     plotter.screenshot(str(png_path))
     plotter.close()
@@ -92,9 +96,9 @@ def _grid(mesh, values=None, name: str = ""):
     return grid
 
 
-def _show(plotter, grid, tdim: int, **kwargs) -> None:
-    """Add a grid; a 3D one is cut in half (the part y < centre) to show the inside."""
-    if tdim == 3:
+def _show(plotter, grid, tdim: int, cut: bool = True, **kwargs) -> None:
+    """Add a grid; with ``cut``, a 3D one is cut in half (the part y < centre) to show inside."""
+    if tdim == 3 and cut:
         grid = grid.clip(normal=(0, 1, 0), origin=grid.center)
     plotter.add_mesh(grid, **kwargs)
     if tdim == 2:
@@ -131,15 +135,11 @@ def plot_rve_fields(rve, png_path: str | Path, strain, model: str | None = None,
 
     plotter = pyvista.Plotter(off_screen=True, shape=(1, 2), window_size=list(size))
     plotter.subplot(0, 0)
-    _show(plotter, _grid(mesh, phase, "phase"), tdim, scalars="phase", categories=True,
-          show_edges=True, cmap="Set2", annotations=names,
-          scalar_bar_args={"title": "phase", "n_labels": 0})
+    _show(plotter, _grid(mesh, phase, "phase"), tdim, annotations=names, **PHASE_STYLE)
     plotter.add_text(title or "phases", font_size=10)
     plotter.subplot(0, 1)
     _show(plotter, _grid(rve.mesh, field, label), tdim, scalars=label, cmap="viridis",
           scalar_bar_args={"title": label})
     plotter.add_text(f"macro strain [{strain_text}]", font_size=10)
     plotter.link_views()
-    Path(png_path).parent.mkdir(parents=True, exist_ok=True)
-    plotter.screenshot(str(png_path))
-    plotter.close()
+    _save(plotter, png_path)

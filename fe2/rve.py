@@ -99,7 +99,7 @@ class LinearRVE:
         data: the RVE mesh (on ``MPI.COMM_SELF`` for FE²).
         materials: phase name → material matrix (n_strain², fe2.materials). Phases of the mesh
             that are left out are not part of the problem (e.g. solid particles in a pore-space
-            transport problem); their volume still counts in |Y|.
+            transport problem); their volume still counts in |Y| and in ``volume_fractions``.
         field: "vector" (mechanics, strain in Mandel notation) or "scalar" (transport,
             strain = gradient).
         degree: polynomial degree of the fluctuation field.
@@ -144,7 +144,6 @@ class LinearRVE:
         self.macro = fem.Constant(mesh, np.zeros(self.n_strain))
         self.phase_matrices = {}
         a = load = 0
-        self.volume_fractions = {}
         for name, matrix in materials.items():
             matrix = np.asarray(matrix, dtype=float)
             if matrix.shape != (self.n_strain, self.n_strain):
@@ -155,12 +154,12 @@ class LinearRVE:
             self.phase_matrices[name] = (tag, C, matrix)
             a += ufl.dot(ufl.dot(C, strain(w)), strain(v)) * dx(tag)
             load += ufl.dot(ufl.dot(C, self.macro), strain(v)) * dx(tag)
-            phase_volume = fem.assemble_scalar(fem.form(fem.Constant(mesh, 1.0) * dx(tag)))
-            self.volume_fractions[name] = phase_volume / self.volume
         self.a, self.load = fem.form(a), fem.form(load)
-        self.A0 = sum(f * self.volume * m for f, (_, _, m) in
-                      zip(self.volume_fractions.values(), self.phase_matrices.values(),
-                          strict=True))
+        # Fractions of every phase of the cell, including those left out of the problem.
+        self.volume_fractions = {name: volume / self.volume
+                                 for name, volume in _phase_volumes(data).items()}
+        self.A0 = sum(self.volume_fractions[name] * self.volume * matrix
+                      for name, (_, _, matrix) in self.phase_matrices.items())
         self.ndofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
 
     def _condense(self) -> np.ndarray:
@@ -201,6 +200,18 @@ class LinearRVE:
         w = fem.Function(self.V)
         w.x.array[:] = self.W @ np.asarray(strain, dtype=float)
         return w
+
+
+def _phase_volumes(data: MeshData) -> dict[str, float]:
+    """Volume (area in 2D) of every domain group of the mesh, in the mesh's length unit^dim."""
+    import ufl
+    from dolfinx import fem
+
+    dx = ufl.Measure("dx", domain=data.mesh, subdomain_data=data.cell_tags)
+    one = fem.Constant(data.mesh, 1.0)
+    return {name: data.mesh.comm.allreduce(
+                fem.assemble_scalar(fem.form(one * dx(data.group(name).tag))), op=MPI.SUM)
+            for name in data.domain_names()}
 
 
 def _active_part(data: MeshData, phases: list[str]):
