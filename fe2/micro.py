@@ -2,24 +2,51 @@
 
 The FE² core hands each quadrature point's generalized macro strain to a micro model and gets
 back the homogenized generalized stress, the consistent tangent and the new per-point state.
+A state is a flat float64 vector of ``state_size`` entries (history variables, the last
+converged fluctuation for the warm start, ...): compact to store for every macro quadrature
+point, cheap to swap in and out, and easy to send between ranks or write to a checkpoint.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MicroModel"]
+__all__ = ["MicroModel", "MicroSolveError", "check_finite"]
+
+
+class MicroSolveError(RuntimeError):
+    """A micro solve did not converge or returned non-finite numbers; the macro step is cut."""
 
 
 @runtime_checkable
 class MicroModel(Protocol):
-    """A micro model: generalized macro strain → (stress, consistent tangent, new state)."""
+    """A micro model: generalized macro strain → (stress, consistent tangent, new state).
+
+    ``is_linear`` models have a constant tangent: the core homogenizes them once per run and
+    never calls ``solve`` per quadrature point. ``solve`` must not change ``state`` in place.
+    ``iterations`` is the number of micro Newton iterations of the last ``solve``.
+    """
 
     n_strain: int  # size of the generalized macro strain at a quadrature point
     n_stress: int  # size of the generalized macro stress
+    state_size: int  # entries of the flat per-point state vector
+    is_linear: bool
+    iterations: int
 
-    def solve(self, strain: NDArray, state: Any) -> tuple[NDArray, NDArray, Any]:
+    def initial_state(self) -> NDArray:
+        """The state of a virgin point, shape (state_size,)."""
+        ...
+
+    def solve(self, strain: NDArray, state: NDArray) -> tuple[NDArray, NDArray, NDArray]:
         """Return stress (n_stress,), tangent (n_stress, n_strain) and the new state."""
         ...
+
+
+def check_finite(*arrays: NDArray) -> None:
+    """Raise MicroSolveError if any array holds NaN or inf."""
+    for array in arrays:
+        if not np.all(np.isfinite(array)):
+            raise MicroSolveError("micro result is not finite (NaN or inf)")

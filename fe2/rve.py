@@ -181,12 +181,20 @@ class LinearRVE:
         self.F, self.W = np.array(loads).T, np.array(fluctuations).T
         return (self.A0 + self.F.T @ self.W) / self.volume
 
+    # The micro-model interface (fe2.micro.MicroModel): linear, stateless, no solve per point.
+    is_linear = True
+    state_size = 0
+    iterations = 0
+
     @property
     def n_stress(self) -> int:
         return self.n_strain
 
-    def solve(self, strain: np.ndarray, state=None) -> tuple[np.ndarray, np.ndarray, None]:
-        """The micro-model interface (fe2.micro.MicroModel): linear, so no state and no solve."""
+    def initial_state(self) -> np.ndarray:
+        return np.zeros(0)
+
+    def solve(self, strain: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
         return self.stress(strain), self.tangent, state
 
     def stress(self, strain: np.ndarray) -> np.ndarray:

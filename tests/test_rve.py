@@ -114,8 +114,9 @@ def test_tangent_is_symmetric_and_gives_the_averaged_stress(meshed, bc):
     assert np.allclose(averaged, C @ strain, rtol=1e-8, atol=1e-8 * np.abs(C @ strain).max())
     # The FE² micro-model interface returns the same stress and tangent.
     assert isinstance(rve, MicroModel) and rve.n_stress == rve.n_strain == 3
-    stress, tangent, state = rve.solve(strain, None)
-    assert np.array_equal(tangent, C) and np.array_equal(stress, C @ strain) and state is None
+    stress, tangent, state = rve.solve(strain, rve.initial_state())
+    assert np.array_equal(tangent, C) and np.array_equal(stress, C @ strain)
+    assert rve.is_linear and state.size == rve.state_size == 0
 
 
 def _relative_gap(larger: np.ndarray, smaller: np.ndarray) -> float:
