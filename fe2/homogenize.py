@@ -18,12 +18,9 @@ import numpy as np
 from mpi4py import MPI
 
 from fe2.config import Config
-from fe2.mesh import MeshError
 
-__all__ = ["HomogenizationResult", "homogenize", "mechanics_constants", "mesh_target",
+__all__ = ["HomogenizationResult", "homogenize", "mechanics_constants",
            "transport_constants", "anisotropy", "format_result", "notation"]
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Name, meaning of each engineering constant, for the printed table.
 LABELS = {
@@ -162,58 +159,6 @@ def transport_constants(D_eff: np.ndarray, porosity: float, D: float) -> dict[st
 
 
 # --------------------------------------------------------------------------- running
-def mesh_target(config: Config) -> tuple[Path, Any]:
-    """The ``.msh`` a case uses and, for a ``.geo`` source, the MeshOptions to make it.
-
-    A ``.geo`` is meshed into ``[rve] mesh_dir`` if given, else into ``build/meshes`` of this
-    repository for its own ``.geo`` files, else into ``build/meshes`` beside the ``.geo``.
-    Non-default options get their own sub-folder (e.g. ``order2_R0.3``) so that cases with
-    different options never overwrite each other's mesh.
-    """
-    from fe2.meshing import MeshOptions, output_path
-
-    rve = config.rve
-    if not rve.is_geo:
-        return rve.mesh, None
-    options = MeshOptions(rve.mesh_order, rve.size_factor, rve.parameters)
-    if rve.mesh_dir is not None:
-        out = rve.mesh_dir
-    elif rve.mesh.is_relative_to(REPO) and (REPO / "pyproject.toml").is_file():
-        out = REPO / "build" / "meshes"
-    else:
-        out = rve.mesh.parent / "build" / "meshes"
-    tags = ([f"order{rve.mesh_order}"] if rve.mesh_order != 1 else []) + (
-        [f"size{rve.size_factor:g}"] if rve.size_factor != 1 else []) + [
-        f"{name}{value:g}" for name, value in rve.parameters]
-    if tags:
-        out = out / "_".join(tags)
-    return output_path(rve.mesh, out), options
-
-
-def prepare_mesh(config: Config, comm: MPI.Comm) -> Path:
-    """The case's ``.msh``, meshed on rank 0 of ``comm`` if out of date (others wait).
-
-    Raises:
-        MeshError: on every rank, with Gmsh's message, if meshing failed.
-    """
-    from fe2.meshing import mesh_files
-
-    target, options = mesh_target(config)
-    if options is None:
-        return target
-    error = None
-    if comm.rank == 0:
-        try:
-            report = mesh_files([config.rve.mesh], target.parent, options)[0]
-            error = None if report.ok else report.error
-        except Exception as failure:  # every rank must learn it, or the others hang in bcast
-            error = f"{type(failure).__name__}: {failure}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise MeshError(f"{config.path}: meshing {config.rve.mesh.name} failed: {error}")
-    return target
-
-
 def homogenize(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> HomogenizationResult:
     """Run the case: mesh (rank 0), load and solve the RVE on ``MPI.COMM_SELF`` on every rank.
 
@@ -223,11 +168,12 @@ def homogenize(config: Config, comm: MPI.Comm = MPI.COMM_WORLD) -> Homogenizatio
             non-periodic mesh.
     """
     from fe2.mesh import load_mesh
+    from fe2.meshing import prepare_mesh
     from fe2.rve import LinearRVE
 
     timings = {}
     start = time.perf_counter()
-    path = prepare_mesh(config, comm)
+    path = prepare_mesh(config.rve, config.path, comm)
     timings["mesh"] = time.perf_counter() - start
     start = time.perf_counter()
     data = load_mesh(path, MPI.COMM_SELF)

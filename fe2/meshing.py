@@ -16,8 +16,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["MeshOptions", "MeshReport", "mesh_file", "mesh_files", "parse_parameter"]
+if TYPE_CHECKING:  # mpi4py is not imported at run time: spawned gmsh workers must not init MPI
+    from mpi4py import MPI
+
+__all__ = ["MeshOptions", "MeshReport", "mesh_file", "mesh_files", "mesh_target", "parse_parameter",
+           "prepare_mesh"]
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Topological dimension of the meshio cell types fe2 meshes contain.
 CELL_DIMENSION = {
@@ -254,3 +261,56 @@ def mesh_files(sources: Iterable[Path], out_dir: Path | None, options: MeshOptio
                 on_done(report)
             reports.append(report)
     return reports
+
+
+def mesh_target(source) -> tuple[Path, MeshOptions | None]:
+    """The ``.msh`` a config's mesh source uses and, for a ``.geo``, the MeshOptions to make it.
+
+    ``source`` has ``mesh`` (a .geo or .msh path), ``mesh_order``, ``size_factor``,
+    ``parameters`` and ``mesh_dir`` (e.g. fe2.config.RVESettings). A ``.geo`` is meshed into
+    ``mesh_dir`` if given, else into ``build/meshes`` of this
+    repository for its own ``.geo`` files, else into ``build/meshes`` beside the ``.geo``.
+    Non-default options get their own sub-folder (e.g. ``order2_R0.3``) so that cases with
+    different options never overwrite each other's mesh.
+    """
+    rve = source
+    if not rve.is_geo:
+        return rve.mesh, None
+    options = MeshOptions(rve.mesh_order, rve.size_factor, rve.parameters)
+    if rve.mesh_dir is not None:
+        out = rve.mesh_dir
+    elif rve.mesh.is_relative_to(REPO) and (REPO / "pyproject.toml").is_file():
+        out = REPO / "build" / "meshes"
+    else:
+        out = rve.mesh.parent / "build" / "meshes"
+    tags = ([f"order{rve.mesh_order}"] if rve.mesh_order != 1 else []) + (
+        [f"size{rve.size_factor:g}"] if rve.size_factor != 1 else []) + [
+        f"{name}{value:g}" for name, value in rve.parameters]
+    if tags:
+        out = out / "_".join(tags)
+    return output_path(rve.mesh, out), options
+
+
+def prepare_mesh(source, config: Path, comm: MPI.Comm) -> Path:
+    """The ``.msh`` of a config's mesh source, meshed on rank 0 of ``comm`` if out of date
+    (the others wait); ``config`` is the config file, named in errors.
+
+    Raises:
+        MeshError: on every rank, with Gmsh's message, if meshing failed.
+    """
+    from fe2.mesh import MeshError
+
+    target, options = mesh_target(source)
+    if options is None:
+        return target
+    error = None
+    if comm.rank == 0:
+        try:
+            report = mesh_files([source.mesh], target.parent, options)[0]
+            error = None if report.ok else report.error
+        except Exception as failure:  # every rank must learn it, or the others hang in bcast
+            error = f"{type(failure).__name__}: {failure}"
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise MeshError(f"{config}: meshing {source.mesh.name} failed: {error}")
+    return target
