@@ -19,7 +19,8 @@ import numpy as np
 from fe2.materials import MECHANICS_MODELS, Diffusivity, IsotropicElastic
 from fe2.rve import BOUNDARY_CONDITIONS
 
-__all__ = ["Config", "ConfigError", "Physics", "RVESettings", "PHYSICS_KINDS", "load_config"]
+__all__ = ["Config", "ConfigError", "Physics", "RVESettings", "PHYSICS_KINDS", "TableReader",
+           "load_config"]
 
 PHYSICS_KINDS = ("mechanics", "transport")
 MESH_SUFFIXES = (".geo", ".msh")
@@ -149,7 +150,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: cannot read it: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    reader = _Reader(path)
+    reader = TableReader(path)
     reader.keys(raw, "", _TOP_KEYS, required=("rve", "physics", "materials"))
     description = reader.string(raw, "", "description", default="")
     physics = reader.physics(reader.table(raw, "", "physics"))
@@ -158,7 +159,7 @@ def load_config(path: str | Path) -> Config:
     return Config(path, rve, physics, materials, description)
 
 
-class _Reader:
+class TableReader:
     """Typed access to the raw TOML tables; every failure names the file and the key."""
 
     def __init__(self, path: Path) -> None:
@@ -213,38 +214,41 @@ class _Reader:
             raise self.fail(section, f"{key} = {value}: must be at least {minimum}")
         return value
 
-    def rve(self, table: dict[str, Any]) -> RVESettings:
-        self.keys(table, "rve", _RVE_KEYS, required=("mesh",))
-        mesh = self.path.parent / self.string(table, "rve", "mesh")
+    def rve(self, table: dict[str, Any], section: str = "rve",
+            allowed: Sequence[str] = _RVE_KEYS) -> RVESettings:
+        """A mesh source with its discretization; ``allowed`` keys of other tables that
+        describe a mesh (e.g. the macro mesh of ``fe2 run``) are the caller's to read."""
+        self.keys(table, section, allowed, required=("mesh",))
+        mesh = self.path.parent / self.string(table, section, "mesh")
         if mesh.suffix not in MESH_SUFFIXES:
-            raise self.fail("rve", f"mesh = {str(mesh)!r}: must be a .geo or .msh file")
+            raise self.fail(section, f"mesh = {str(mesh)!r}: must be a .geo or .msh file")
         if not mesh.is_file():
-            raise self.fail("rve", f"mesh: no such file {mesh}")
+            raise self.fail(section, f"mesh: no such file {mesh}")
         if mesh.suffix == ".msh":
             given = [key for key in _GEO_ONLY if key in table]
             if given:
-                raise self.fail("rve", f"{', '.join(given)}: only for a .geo mesh source, "
+                raise self.fail(section, f"{', '.join(given)}: only for a .geo mesh source, "
                                        f"but mesh is {mesh.name}")
-        size_factor = self.number(table, "rve", "size_factor", 1.0)
+        size_factor = self.number(table, section, "size_factor", 1.0)
         if not size_factor > 0:
-            raise self.fail("rve", f"size_factor = {size_factor}: must be positive")
+            raise self.fail(section, f"size_factor = {size_factor}: must be positive")
         parameters = table.get("parameters", {})
         if not isinstance(parameters, dict):
-            raise self.fail("rve", f"parameters must be a table like {{ R = 0.2 }}, "
+            raise self.fail(section, f"parameters must be a table like {{ R = 0.2 }}, "
                                    f"got {parameters!r}")
-        overrides = tuple((name, self.number(parameters, "rve.parameters", name, 0.0))
+        overrides = tuple((name, self.number(parameters, f"{section}.parameters", name, 0.0))
                           for name in sorted(parameters))
         mesh_dir = table.get("mesh_dir")
         if mesh_dir is not None:
-            mesh_dir = self.path.parent / self.string(table, "rve", "mesh_dir")
+            mesh_dir = self.path.parent / self.string(table, section, "mesh_dir")
         return RVESettings(
             mesh=mesh.resolve(),
-            mesh_order=self.integer(table, "rve", "mesh_order", 1, choices=(1, 2)),
+            mesh_order=self.integer(table, section, "mesh_order", 1, choices=(1, 2)),
             size_factor=size_factor,
             parameters=overrides,
             mesh_dir=mesh_dir,
-            degree=self.integer(table, "rve", "degree", 1, minimum=1),
-            bc=self.string(table, "rve", "bc", BOUNDARY_CONDITIONS, default="periodic"),
+            degree=self.integer(table, section, "degree", 1, minimum=1),
+            bc=self.string(table, section, "bc", BOUNDARY_CONDITIONS, default="periodic"),
         )
 
     def physics(self, table: dict[str, Any]) -> Physics:
