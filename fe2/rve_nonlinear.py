@@ -1,0 +1,465 @@
+"""Nonlinear, history-dependent RVE: pointwise laws at the micro quadrature points, periodic BC.
+
+The micro strain is the macro strain ``E`` plus the strain of a periodic fluctuation ``w``; every
+phase has a pointwise law (fe2.laws.PointLaw) that maps the strain at each quadrature point and
+the committed history to stress, consistent tangent and new history. Newton's method solves::
+
+    r(w) = ∫ σ(E + s(w)) · s(v) dx = 0   for all periodic v,   s(u) = Mandel(sym ∇u)
+
+and the homogenized stress and consistent tangent follow by volume averaging and static
+condensation with the factorization of the converged Jacobian::
+
+    Σ = ⟨σ⟩,   C_hom = (∫ C dx + Hᵀ P X) / |Y|,   X = -K⁻¹ Pᵀ F,   F = G(C e_k), H = G(Cᵀ e_k)
+
+One quadrature rule (degree ``max(2(p - 1), 1)`` for Lagrange degree p) serves everything. The
+operator ``G`` of ∫ τ · s(v) dx (τ a vector of n_strain values per point) and the quadrature
+weights are assembled once, so the strain at all points is ``E + Gᵀw / w_q``, the internal force
+is ``G σ`` and the averages are weighted sums: no form is rebuilt or re-assembled for them. The
+periodic constraint (dolfinx_mpc, one interior dof pinned) is applied to vectors by an explicit
+sparse matrix ``P`` (constrained dofs → all dofs); the Jacobian is assembled by dolfinx_mpc from
+one compiled form into a preallocated matrix and refactorized numerically by MUMPS (the symbolic
+analysis is reused). ``averaging="reference"`` computes strain, residual and averages with forms
+instead (slower; it checks the operators).
+
+Serial only: the mesh must live on a one-process communicator (``MPI.COMM_SELF`` in FE²).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from fe2.laws import PointLaw
+from fe2.mandel import n_mandel, ufl_mandel
+from fe2.mesh import MeshData
+from fe2.micro import MicroSolveError, check_finite
+from fe2.rve import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
+
+__all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
+
+MODELS = ("plane_strain", "3d")
+AVERAGING = ("operator", "reference")
+PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
+_SCHEME = "default"
+
+
+@dataclass
+class _LawPoints:
+    """The quadrature points (rows) one law object evaluates and each phase's part of them."""
+
+    law: PointLaw
+    rows: NDArray
+    phases: dict[str, slice]
+
+
+class NonlinearRVE:
+    """A periodic RVE with pointwise (possibly inelastic) laws; a fe2.micro.MicroModel.
+
+    Args:
+        data: the RVE mesh, on a one-process communicator.
+        laws: phase name → pointwise law (3D Mandel). Phases left out are voids: they are not
+            part of the problem but count in |Y| and ``volume_fractions``.
+        model: "plane_strain" (2D mesh; the laws see ε33 = ε13 = ε23 = 0) or "3d".
+        degree: Lagrange degree of the fluctuation.
+        rtol: Newton stops when ‖Pᵀr‖ ≤ rtol · ‖r‖, with r = G σ the unconstrained internal
+            force at the same iterate: at equilibrium r holds only the boundary tractions of the
+            stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
+        max_iterations: Newton updates allowed per solve before MicroSolveError.
+        averaging: "operator" (fast) or "reference" (strain by interpolation, residual and
+            averages by assembling forms, for testing).
+
+    The state is ``[w (ndofs) | one history block per law object]``: the blocks follow the
+    first appearance of each law in ``laws``, and a law object given to several phases is bound
+    and evaluated once for all their points (phase after phase, cells in order). After
+    ``solve``, ``iterations`` is the number of Newton updates and ``residuals`` the norms ‖Pᵀr‖
+    of every iterate. ``timings`` [s] (laws, residual, assembly, factorization, linear_solves,
+    averaging) and ``counts`` (factorizations, solves) accumulate over all solves; the Jacobian
+    is reassembled and refactorized only when the tangent at the points has changed since the
+    last factorization (an elastic point after an elastic point reuses it).
+    """
+
+    def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
+                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
+                 averaging: str = "operator"):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
+        if averaging not in AVERAGING:
+            raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
+        if data.mesh.comm.size != 1:
+            raise ValueError("NonlinearRVE needs a mesh on a one-process communicator "
+                             "(MPI.COMM_SELF)")
+        gdim = data.mesh.geometry.dim
+        if (gdim == 2) != (model == "plane_strain"):
+            raise ValueError(f"model {model!r} does not fit a mesh of dimension {gdim}")
+        start = time.perf_counter()
+        self.model, self.degree, self.averaging = model, degree, averaging
+        self.rtol, self.max_iterations = rtol, max_iterations
+        self.laws = dict(laws)
+        self.lattice = lattice_of(data, periodic=True)
+        self.volume = self.lattice.volume
+        self.volume_fractions = {name: volume / self.volume
+                                 for name, volume in _phase_volumes(data).items()}
+        self.n_strain = n_mandel(gdim)
+        self.is_linear = all(law.is_linear for law in self.laws.values())
+        self.iterations = 0
+        self.residuals: list[float] = []
+        self.timings: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self._build(data)
+        self.setup_time = time.perf_counter() - start
+
+    # ------------------------------------------------------------------ setup
+    def _build(self, data: MeshData) -> None:
+        import basix.ufl
+        import ufl
+        from dolfinx import fem
+        from dolfinx.fem.petsc import assemble_matrix
+
+        mesh, cell_tags = _active_part(data, list(self.laws))
+        self.mesh, self.cell_tags, self.comm = mesh, cell_tags, mesh.comm
+        self.field = "vector"  # for the periodic constraint helper of fe2.rve
+        n, gdim = self.n_strain, mesh.geometry.dim
+        self.V = fem.functionspace(mesh, ("Lagrange", self.degree, (gdim,)))
+        self.quadrature_degree = max(2 * (self.degree - 1), 1)
+        self.dx = ufl.Measure("dx", domain=mesh, metadata={
+            "quadrature_degree": self.quadrature_degree, "quadrature_scheme": _SCHEME})
+
+        def space(shape):
+            return fem.functionspace(mesh, basix.ufl.quadrature_element(
+                mesh.basix_cell(), value_shape=shape, scheme=_SCHEME,
+                degree=self.quadrature_degree))
+
+        self.Q, Qv, Qt = space(()), space((n,)), space((n, n))
+        n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
+        layout = self.Q.dofmap.list
+        self.points_per_cell = layout.shape[1]
+        self.n_points = n_cells * self.points_per_cell
+        if not np.array_equal(layout, np.arange(self.n_points).reshape(layout.shape)):
+            raise RuntimeError("the quadrature dofmap is not cell-contiguous")
+
+        # The points of each law (a law shared by phases is bound and evaluated once): rows of
+        # PointLaw.update are the points of its cells in order, phase after phase.
+        by_law: dict[int, tuple[PointLaw, list[str]]] = {}
+        for name, law in self.laws.items():
+            by_law.setdefault(id(law), (law, []))[1].append(name)
+        self.groups: list[_LawPoints] = []
+        covered = np.zeros(self.n_points, dtype=int)
+        for law, names in by_law.values():
+            cells = [cell_tags.find(data.group(name, data.tdim).tag) for name in names]
+            bounds = np.cumsum([0] + [len(c) * self.points_per_cell for c in cells])
+            cells = np.concatenate(cells).astype(np.int32)
+            law.bind(self.Q, cells)
+            rows = (cells[:, None] * self.points_per_cell
+                    + np.arange(self.points_per_cell)).ravel()
+            covered[rows] += 1
+            self.groups.append(_LawPoints(law, rows, {
+                name: slice(start, stop)
+                for name, start, stop in zip(names, bounds[:-1], bounds[1:], strict=True)}))
+        if not np.all(covered == 1):
+            raise RuntimeError("the phases do not partition the cells of the RVE")
+
+        def strain(u):
+            return ufl_mandel(ufl.sym(ufl.grad(u)))
+
+        self.strain = strain
+        v, dw = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
+        self.weights = fem.assemble_vector(fem.form(ufl.TestFunction(self.Q) * self.dx)).array
+        G = assemble_matrix(fem.form(ufl.inner(ufl.TrialFunction(Qv), strain(v)) * self.dx))
+        G.assemble()
+        self.G = scipy.sparse.csr_matrix(G.getValuesCSR()[::-1], shape=G.getSize())
+        G.destroy()
+        self.ndofs = self.G.shape[0]
+
+        # The Jacobian form; its tangent coefficient starts at the virgin tangent at zero strain
+        # (the periodic solver factorizes it once, so an elastic first solve reuses it).
+        self.C_function = fem.Function(Qt)
+        zero_strain = np.zeros((self.n_points, n))
+        self.C_function.x.array[:] = self._evaluate(zero_strain, self._histories(
+            self.initial_state()))[1].ravel()
+        self.a = fem.form(ufl.inner(ufl.dot(self.C_function, strain(dw)), strain(v)) * self.dx)
+        self.solver = _PeriodicSolver(self)
+        self._factored = self.C_function.x.array.copy()
+        self.pin = self.solver.bcs[0].dof_indices()[0]
+        self.P = self._constraint_matrix()
+        keep = np.ones(self.ndofs)
+        keep[self.pin] = 0.0  # the pinned dof: a zero row of the reduced residual
+        self.PT = (scipy.sparse.diags(keep) @ self.P.T).tocsr()
+        self.PT.eliminate_zeros()
+        if self.averaging == "reference":
+            self._build_reference(Qv)
+
+    def _constraint_matrix(self) -> scipy.sparse.csr_matrix:
+        """P (ndofs²): w = P x for x on the master dofs (slave entries of x are ignored)."""
+        mpc = self.solver.mpc
+        masters = mpc.masters
+        coefficients, _ = mpc.coefficients()
+        counts = np.diff(masters.offsets)
+        is_slave = counts > 0
+        rows = np.concatenate([np.flatnonzero(~is_slave),
+                               np.repeat(np.arange(self.ndofs), counts)])
+        columns = np.concatenate([np.flatnonzero(~is_slave), masters.array])
+        values = np.concatenate([np.ones(np.count_nonzero(~is_slave)), coefficients])
+        return scipy.sparse.csr_matrix((values, (rows, columns)), shape=(self.ndofs,) * 2)
+
+    def _build_reference(self, Qv) -> None:
+        """Forms for averaging="reference": strain, residual and averages by assembly."""
+        import ufl
+        from dolfinx import fem
+
+        n = self.n_strain
+        v = ufl.TestFunction(self.V)
+        self.macro = fem.Constant(self.mesh, np.zeros(n))
+        self.unit = fem.Constant(self.mesh, np.zeros(n))
+        self.unit_matrix = fem.Constant(self.mesh, np.zeros((n, n)))
+        self.w_function = fem.Function(self.V)
+        self.strain_function, self.stress_function = fem.Function(Qv), fem.Function(Qv)
+        self.strain_expression = fem.Expression(self.macro + self.strain(self.w_function),
+                                                Qv.element.interpolation_points())
+        C, sigma = self.C_function, self.stress_function
+        self.reference_forms = {
+            "residual": fem.form(ufl.inner(sigma, self.strain(v)) * self.dx),
+            "stress": fem.form(ufl.inner(sigma, self.unit) * self.dx),
+            "A0": fem.form(ufl.inner(C, self.unit_matrix) * self.dx),
+            "F": fem.form(ufl.inner(ufl.dot(C, self.unit), self.strain(v)) * self.dx),
+            "H": fem.form(ufl.inner(ufl.dot(ufl.transpose(C), self.unit), self.strain(v))
+                          * self.dx),
+        }
+
+    # ------------------------------------------------------------------ state
+    @property
+    def n_stress(self) -> int:
+        return self.n_strain
+
+    @property
+    def state_size(self) -> int:
+        return self.ndofs + sum(len(g.rows) * g.law.n_history for g in self.groups)
+
+    def initial_state(self) -> NDArray:
+        """Zero fluctuation and every law's virgin history, flat (state_size,)."""
+        parts = [np.zeros(self.ndofs)]
+        parts += [np.asarray(g.law.initial_history(len(g.rows)), dtype=float).ravel()
+                  for g in self.groups]
+        return np.concatenate(parts)
+
+    def _histories(self, state: NDArray) -> list[NDArray]:
+        """Read-only views (n_points_of_law, n_history) of each law's history in ``state``."""
+        views, offset = [], self.ndofs
+        for group in self.groups:
+            size = len(group.rows) * group.law.n_history
+            view = state[offset:offset + size].reshape(len(group.rows), group.law.n_history)
+            view.flags.writeable = False
+            views.append(view)
+            offset += size
+        return views
+
+    def histories(self, state: NDArray) -> dict[str, NDArray]:
+        """Phase → history (n_points_of_phase, n_history) in ``state`` (read-only views)."""
+        views = self._histories(np.asarray(state, dtype=float))
+        return {name: view[part] for group, view in zip(self.groups, views, strict=True)
+                for name, part in group.phases.items()}
+
+    def average_history(self, state: NDArray, phase: str, column: int,
+                        over: str = "cell") -> float:
+        """Volume average of history ``column`` of ``phase``'s law.
+
+        ``over="cell"`` divides by |Y| (other phases count as zero; e.g. the mean equivalent
+        plastic strain of the cell), ``over="phase"`` by the phase's volume.
+        """
+        if over not in ("cell", "phase"):
+            raise ValueError(f"over must be 'cell' or 'phase', got {over!r}")
+        group = next(g for g in self.groups if phase in g.phases)
+        weights = self.weights[group.rows[group.phases[phase]]]
+        total = float(weights @ self.histories(state)[phase][:, column])
+        return total / (self.volume if over == "cell" else weights.sum())
+
+    def fluctuation(self, state: NDArray):
+        """The fluctuation field of ``state`` as a dolfinx Function (for output)."""
+        from dolfinx import fem
+
+        w = fem.Function(self.V)
+        w.x.array[:] = np.asarray(state, dtype=float)[: self.ndofs]
+        return w
+
+    # ------------------------------------------------------------------ the micro solve
+    def solve(self, strain: NDArray, state: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        """Homogenized stress (n_strain,), consistent tangent (n_strain²) and new state.
+
+        Raises:
+            MicroSolveError: Newton did not converge in ``max_iterations`` updates, the
+                linear solve failed, or a result is not finite.
+        """
+        macro = np.asarray(strain, dtype=float)
+        state = np.asarray(state, dtype=float)
+        if macro.shape != (self.n_strain,) or state.shape != (self.state_size,):
+            raise ValueError(f"expected strain ({self.n_strain},) and state "
+                             f"({self.state_size},), got {macro.shape} and {state.shape}")
+        histories = self._histories(state)
+        w = state[: self.ndofs].copy()
+        self.residuals = []
+        for iteration in range(self.max_iterations + 1):
+            sigma, C, new_histories = self._evaluate(self._point_strains(macro, w), histories)
+            reduced, scale = self._residual(sigma)
+            norm = float(np.linalg.norm(reduced))
+            self.residuals.append(norm)
+            if not np.isfinite(norm):
+                raise MicroSolveError("micro Newton residual is not finite")
+            if norm <= self.rtol * max(scale, np.finfo(float).tiny):
+                break
+            if iteration == self.max_iterations:
+                raise MicroSolveError(
+                    f"micro Newton did not converge in {self.max_iterations} iterations "
+                    f"(residual {norm:.3e}, tolerance {self.rtol * scale:.3e})")
+            self._factorize(C)
+            w += self._clock("linear_solves", lambda r=reduced: self.P @ self._solve(-r))
+        self.iterations = iteration
+        self._factorize(C)
+        stress, tangent = self._clock("averaging", lambda: self._averages(sigma, C, w))
+        check_finite(stress, tangent)
+        new_state = np.concatenate([w, *(np.ravel(h) for h in new_histories)])
+        self.counts["solves"] += 1
+        return stress, tangent, new_state
+
+    def _clock(self, key: str, action):
+        start = time.perf_counter()
+        out = action()
+        self.timings[key] += time.perf_counter() - start
+        return out
+
+    def _point_strains(self, macro: NDArray, w: NDArray) -> NDArray:
+        """Strain (n_points, n_strain) at every quadrature point: E + s(w)."""
+        start = time.perf_counter()
+        if self.averaging == "reference":
+            self.macro.value[:] = macro
+            self.w_function.x.array[:] = w
+            self.strain_function.interpolate(self.strain_expression)
+            strains = self.strain_function.x.array.reshape(self.n_points, self.n_strain).copy()
+        else:
+            strains = (self.G.T @ w).reshape(self.n_points, self.n_strain)
+            strains /= self.weights[:, None]
+            strains += macro
+        self.timings["residual"] += time.perf_counter() - start
+        return strains
+
+    def _evaluate(self, strains: NDArray, histories: list[NDArray]):
+        """Every law at its points: stress (n_points, n), tangent (n_points, n, n), histories."""
+        start = time.perf_counter()
+        n = self.n_strain
+        sigma, C = np.empty((self.n_points, n)), np.empty((self.n_points, n, n))
+        new_histories = []
+        plane = self.model == "plane_strain"
+        for group, history in zip(self.groups, histories, strict=True):
+            rows = group.rows
+            local = strains[rows]
+            if plane:
+                local = np.zeros((len(rows), 6))
+                local[:, PLANE_STRAIN_COMPONENTS] = strains[rows]
+            s, c, new_history = group.law.update(local, history)
+            new_histories.append(new_history)
+            if plane:
+                s = s[:, PLANE_STRAIN_COMPONENTS]
+                c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
+            sigma[rows], C[rows] = s, c
+        check_finite(sigma, C)
+        self.timings["laws"] += time.perf_counter() - start
+        return sigma, C, new_histories
+
+    def _residual(self, sigma: NDArray) -> tuple[NDArray, float]:
+        """The reduced residual Pᵀ G σ (pinned dof zeroed) and ‖G σ‖ (convergence scale)."""
+        start = time.perf_counter()
+        if self.averaging == "reference":
+            import dolfinx_mpc
+            from dolfinx.fem.petsc import assemble_vector
+
+            self.stress_function.x.array[:] = sigma.ravel()
+            form = self.reference_forms["residual"]
+            full = assemble_vector(form)
+            scale = full.norm()
+            full.destroy()
+            dolfinx_mpc.assemble_vector(form, self.solver.mpc, b=self.solver.b)
+            reduced = self.solver.b.array.copy()
+            reduced[self.pin] = 0.0
+        else:
+            full = self.G @ sigma.ravel()
+            scale = float(np.linalg.norm(full))
+            reduced = self.PT @ full
+        self.timings["residual"] += time.perf_counter() - start
+        return reduced, scale
+
+    def _factorize(self, C: NDArray) -> None:
+        """Assemble the Jacobian for tangent C and factorize it, unless already factorized."""
+        import dolfinx_mpc
+        from petsc4py import PETSc
+
+        flat = C.ravel()
+        if np.array_equal(flat, self._factored):
+            return
+        start = time.perf_counter()
+        self.C_function.x.array[:] = flat
+        dolfinx_mpc.assemble_matrix(self.a, self.solver.mpc, bcs=self.solver.bcs, A=self.solver.A)
+        middle = time.perf_counter()
+        self._factored = None  # not factorized if the next call fails
+        try:
+            self.solver.ksp.getPC().setUp()  # numeric LU; same nonzero pattern: analysis reused
+        except PETSc.Error as error:
+            raise MicroSolveError(f"micro Jacobian factorization failed: {error}") from error
+        self._factored = flat.copy()
+        self.timings["assembly"] += middle - start
+        self.timings["factorization"] += time.perf_counter() - middle
+        self.counts["factorizations"] += 1
+
+    def _solve(self, rhs: NDArray) -> NDArray:
+        """K⁻¹ rhs on the constrained dofs (slave and pinned entries of rhs are zero)."""
+        self.solver.b.array[:] = rhs
+        try:
+            return self.solver.solve_vec(self.solver.b)
+        except RuntimeError as error:
+            raise MicroSolveError(str(error)) from error
+
+    def _averages(self, sigma: NDArray, C: NDArray, w: NDArray) -> tuple[NDArray, NDArray]:
+        """Σ = ⟨σ⟩ and C_hom by static condensation with the factorized converged Jacobian."""
+        if self.averaging == "reference":
+            return self._reference_averages(sigma, C)
+        n = self.n_strain
+        stress = self.weights @ sigma / self.volume
+        A0 = np.einsum("p,pij->ij", self.weights, C)
+        F = self.G @ C.reshape(-1, n)  # column k: G (C e_k)
+        H = self.G @ C.transpose(0, 2, 1).reshape(-1, n)  # column i: G (Cᵀ e_i)
+        rhs = self.PT @ F
+        X = np.column_stack([-self._solve(rhs[:, k]) for k in range(n)])
+        return stress, (A0 + H.T @ (self.P @ X)) / self.volume
+
+    def _reference_averages(self, sigma: NDArray, C: NDArray) -> tuple[NDArray, NDArray]:
+        import dolfinx_mpc
+        from dolfinx import fem
+        from dolfinx.fem.petsc import assemble_vector
+
+        n, forms, solver = self.n_strain, self.reference_forms, self.solver
+        self.stress_function.x.array[:] = sigma.ravel()
+        stress, A0 = np.zeros(n), np.zeros((n, n))
+        H, dW = np.zeros((self.ndofs, n)), np.zeros((self.ndofs, n))
+        for k, unit in enumerate(np.eye(n)):
+            self.unit.value[:] = unit
+            stress[k] = fem.assemble_scalar(forms["stress"])
+            for j, other in enumerate(np.eye(n)):
+                self.unit_matrix.value[:] = np.outer(unit, other)
+                A0[k, j] = fem.assemble_scalar(forms["A0"])
+            vector = assemble_vector(forms["H"])
+            H[:, k] = vector.array
+            vector.destroy()
+            dolfinx_mpc.assemble_vector(forms["F"], solver.mpc, b=solver.b)
+            rhs = solver.b.array.copy()
+            rhs[self.pin] = 0.0
+            solver.function.x.array[:] = -self._solve(rhs)
+            solver.mpc.backsubstitution(solver.function)
+            dW[:, k] = solver.function.x.array
+        self.unit.value[:] = 0.0
+        return stress / self.volume, (A0 + H.T @ dW) / self.volume
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (matrix, vectors, solver)."""
+        self.solver.destroy()
