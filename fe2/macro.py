@@ -30,7 +30,8 @@ from numpy.typing import NDArray
 from fe2.dispatch import Dispatcher
 from fe2.quadrature import QuadratureRule
 
-__all__ = ["Dirichlet", "Neumann", "Reaction", "NewtonSettings", "StepResult", "MacroProblem"]
+__all__ = ["Dirichlet", "Neumann", "Reaction", "NewtonSettings", "StepResult", "MacroProblem",
+           "owned_dof_values"]
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,15 @@ class MacroProblem:
         self.u.x.array[:] = self._committed_u
         self.trial = self.committed
 
+    def restore(self, dof_values: NDArray, states: NDArray) -> None:
+        """Set and commit the field (owned dof values, as from owned_dof_values) and the
+        per-point micro states: a restart continues exactly where the run stopped."""
+        n = dof_values.size
+        self.u.x.array[:n] = dof_values.reshape(-1)
+        self.u.x.scatter_forward()
+        self._committed_u[:] = self.u.x.array
+        self.committed = self.trial = np.array(states, dtype=float).reshape(self.committed.shape)
+
     def reaction(self) -> tuple[float, float]:
         """(reaction force, mean boundary value of the measured component) at the current
         field and stress; NaN if no reaction boundary was given."""
@@ -324,3 +334,13 @@ class MacroProblem:
 
 def _short(values: list[float]) -> str:
     return ", ".join(f"{v:.2e}" for v in values[-4:])
+
+
+def owned_dof_values(u) -> tuple[NDArray, NDArray]:
+    """(coordinates (n, gdim), values (n, block size)) of the owned dofs of Function ``u``."""
+    space = u.function_space
+    n = space.dofmap.index_map.size_local
+    bs = space.dofmap.index_map_bs
+    gdim = space.mesh.geometry.dim
+    coords = space.tabulate_dof_coordinates()[:n, :gdim]
+    return coords, u.x.array[: n * bs].reshape(n, bs)

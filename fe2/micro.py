@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MicroModel", "MicroSolveError", "check_finite"]
+__all__ = ["HomogenizedModel", "MicroModel", "MicroSolveError", "check_finite"]
 
 
 class MicroSolveError(RuntimeError):
@@ -50,3 +50,25 @@ def check_finite(*arrays: NDArray) -> None:
     for array in arrays:
         if not np.all(np.isfinite(array)):
             raise MicroSolveError("micro result is not finite (NaN or inf)")
+
+
+class HomogenizedModel:
+    """A linear micro model reduced to its homogenized tangent (n_stress, n_strain).
+
+    The RVE is solved once (on one rank) and only this matrix travels; the FE² core applies
+    it to every point without solving anything.
+    """
+
+    is_linear = True
+    state_size = 0
+    iterations = 0
+
+    def __init__(self, tangent: NDArray) -> None:
+        self.tangent = np.array(tangent, dtype=float)
+        self.n_stress, self.n_strain = self.tangent.shape
+
+    def initial_state(self) -> NDArray:
+        return np.zeros(0)
+
+    def solve(self, strain: NDArray, state: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        return self.tangent @ strain, self.tangent, state
