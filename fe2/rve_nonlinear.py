@@ -277,6 +277,18 @@ class NonlinearRVE:
         total = float(weights @ self.histories(state)[phase][:, column])
         return total / (self.volume if over == "cell" else weights.sum())
 
+    def point_outputs(self, states: NDArray) -> dict[str, NDArray]:
+        """Per macro point (rows of ``states``): the cell-averaged equivalent plastic strain
+        [-] of the phases whose law has one (what the FE² fields show)."""
+        plastic = [(group.law, self.weights[group.rows[part]], phase)
+                   for group in self.groups for phase, part in group.phases.items()
+                   if hasattr(group.law, "equivalent_plastic_strain")]
+        if not plastic:
+            return {}
+        values = [sum(weights @ law.equivalent_plastic_strain(self.histories(state)[phase])
+                      for law, weights, phase in plastic) / self.volume for state in states]
+        return {"equivalent_plastic_strain": np.array(values)}
+
     def fluctuation(self, state: NDArray):
         """The fluctuation field of ``state`` as a dolfinx Function (for output)."""
         from dolfinx import fem
