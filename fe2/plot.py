@@ -1,4 +1,5 @@
-"""Off-screen pictures with pyvista: meshes with their phases coloured, RVE micro fields.
+"""Off-screen pictures: meshes with their phases coloured, RVE micro fields, macro fields
+(pyvista) and load curves (matplotlib).
 
 Rendering needs an X display; ``docker/env`` provides a virtual one (Xvfb) for every command.
 """
@@ -11,7 +12,7 @@ import numpy as np
 
 from fe2.meshing import CELL_DIMENSION
 
-__all__ = ["plot_mesh", "plot_rve_fields"]
+__all__ = ["plot_load_curve", "plot_macro_field", "plot_mesh", "plot_rve_fields"]
 
 
 def plot_mesh(msh_path: str | Path, png_path: str | Path, size: tuple[int, int] = (1000, 800)):
@@ -143,3 +144,116 @@ def plot_rve_fields(rve, png_path: str | Path, strain, model: str | None = None,
     plotter.add_text(f"macro strain [{strain_text}]", font_size=10)
     plotter.link_views()
     _save(plotter, png_path)
+
+
+def _local_vtk(mesh, displacement) -> tuple[np.ndarray, ...]:
+    """This rank's owned cells as VTK arrays: topology (cells, 1 + nodes), cell types,
+    points (nodes, 3) and their displacement (nodes, 3)."""
+    from dolfinx import fem, plot
+
+    from fe2.io import nodal_space
+
+    gdim = mesh.geometry.dim
+    # The nodes of a Lagrange space: dolfinx 0.9's vtk_mesh(mesh) dies (SIGFPE) without cells.
+    space = nodal_space(mesh, (gdim,))
+    topology, types, points = plot.vtk_mesh(space)
+    shift = np.zeros_like(points)
+    if displacement is not None:
+        if displacement.ufl_shape != (gdim,):
+            raise ValueError(f"the displacement must have shape ({gdim},), not "
+                             f"{displacement.ufl_shape}")
+        u = fem.Function(space)
+        u.interpolate(displacement)
+        u.x.scatter_forward()
+        shift[:, :gdim] = u.x.array.reshape(-1, gdim)[: len(points)]
+    nodes = space.dofmap.dof_layout.num_dofs
+    return topology.reshape(-1, 1 + nodes), types, points, shift
+
+
+def plot_macro_field(mesh, values: np.ndarray, displacement, path: str | Path, title: str,
+                     scale: float = 1.0, size: tuple[int, int] = (1000, 800)) -> None:
+    """A cell-wise macro field on the (deformed) mesh, drawn to a PNG on rank 0; collective.
+
+    Every rank sends its owned cells, their values and the nodal displacement to rank 0.
+
+    Args:
+        mesh: the distributed dolfinx mesh (its communicator is used).
+        values: one number per owned cell, e.g. von Mises stress [Pa].
+        displacement: vector Lagrange Function of any degree [m], or None (undeformed).
+        path: PNG to write.
+        title: name of the field, with units; on the scalar bar.
+        scale: displacement magnification [-].
+
+    Raises:
+        ValueError: on every rank, if any rank's input is wrong or drawing fails on rank 0.
+    """
+    comm = mesh.comm
+    n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
+    values = np.asarray(values, dtype=np.float64)
+    try:
+        if values.shape != (n_cells,):
+            raise ValueError(f"{values.shape[0] if values.ndim else 0} values of shape "
+                             f"{values.shape[1:]} for {n_cells} owned cells; one scalar each")
+        local, error = (*_local_vtk(mesh, displacement), values), None
+    except Exception as exc:  # reported to every rank below
+        local, error = None, f"{type(exc).__name__}: {exc}"
+    errors = [e for e in comm.allgather(error) if e]
+    if errors:
+        raise ValueError(f"plot_macro_field: {errors[0]}")
+    parts = comm.gather(local, root=0)
+    if comm.rank == 0:
+        try:
+            _draw_macro(parts, mesh.topology.dim, path, title, scale, size)
+        except Exception as exc:  # reported to every rank below
+            error = f"drawing {path} failed: {type(exc).__name__}: {exc}"
+    error = comm.bcast(error, root=0)
+    if error:
+        raise ValueError(error)
+
+
+def _draw_macro(parts: list, tdim: int, path, title: str, scale: float, size) -> None:
+    """Rank 0: one grid from every rank's (topology, types, points, shift, values)."""
+    import pyvista
+
+    topologies, offset = [], 0
+    for topology, _, points, _, _ in parts:
+        topology = topology.copy()
+        topology[:, 1:] += offset
+        topologies.append(topology.reshape(-1))
+        offset += len(points)
+    points = np.vstack([p[2] for p in parts]) + scale * np.vstack([p[3] for p in parts])
+    grid = pyvista.UnstructuredGrid(np.concatenate(topologies),
+                                    np.concatenate([p[1] for p in parts]), points)
+    grid.cell_data[title] = np.concatenate([p[4] for p in parts])
+    plotter = pyvista.Plotter(off_screen=True, window_size=list(size))
+    _show(plotter, grid, tdim, scalars=title, cmap="viridis", show_edges=grid.n_cells < 5000,
+          scalar_bar_args={"title": title})
+    moved = any(np.any(p[3]) for p in parts)
+    plotter.add_text(f"{title}, displacement x {scale:g}" if moved else title, font_size=10)
+    _save(plotter, path)
+
+
+def plot_load_curve(steps: list[dict], path: str | Path, xlabel: str = "load factor [-]",
+                    ylabel: str = "reaction", title: str = "") -> None:
+    """Reaction against load factor with a marker at every converged step, to a PNG.
+
+    Call on one rank. ``steps``: dicts with "load_factor" and "reaction" (a number, or a
+    vector drawn as one line per component).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    load = np.array([s["load_factor"] for s in steps], dtype=float)
+    reaction = np.array([s["reaction"] for s in steps], dtype=float)
+    figure = Figure(figsize=(6, 4.5), dpi=150)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(load, reaction, "o-", markersize=4)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(True, alpha=0.4)
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
