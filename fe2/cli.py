@@ -81,6 +81,21 @@ def _build_parser() -> argparse.ArgumentParser:
                                  "notation of the tensor (Mandel: the shear entry is sqrt2*e12; "
                                  "transport: the gradient); default: unit e11 / unit d/dx")
     homogenize.set_defaults(run=_run_homogenize)
+
+    run = commands.add_parser(
+        "run", help="an FE² job (.toml): macro Newton with RVE micro models at every point",
+        description="Run the FE² job of a TOML case (see problems/README.md), serially or "
+                    "under mpirun. Writes fields.xdmf, summary.json, checkpoint/, "
+                    "load_curve.png and field.png into the output folder. Exit status 0 when "
+                    "the loading was completed, 1 when it stopped early (results so far are "
+                    "kept), 2 for a bad case or mesh.")
+    run.add_argument("config", type=Path, nargs="?", metavar="CONFIG.toml")
+    run.add_argument("--out", type=Path, metavar="DIR",
+                     help="output folder (default: build/runs/<case name>)")
+    run.add_argument("--restart", type=Path, metavar="DIR",
+                     help="continue the interrupted run in DIR from its last converged step")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and timing table")
+    run.set_defaults(run=_run_fe2)
     return parser
 
 
@@ -145,6 +160,40 @@ def _run_homogenize(args: argparse.Namespace) -> int:
                         title=f"{config.path.name}: {config.description}".rstrip(": "))
         print(f"fe2 homogenize: wrote {args.png}")
     return 0
+
+
+def _run_fe2(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from fe2.config import ConfigError
+    from fe2.mesh import MeshError
+    from fe2.run import restart, run
+    from fe2.run_config import load_run_config
+
+    comm = MPI.COMM_WORLD
+    root = comm.rank == 0
+    if (args.config is None) == (args.restart is None):
+        if root:
+            print("fe2 run: error: give either CONFIG.toml or --restart DIR", file=sys.stderr)
+        return 2
+    try:
+        if args.restart is not None:
+            outcome = restart(args.restart, comm, progress=not args.quiet)
+        else:
+            config = load_run_config(args.config)
+            out = args.out or Path("build") / "runs" / config.path.stem
+            outcome = run(config, out, comm, progress=not args.quiet)
+    except (ConfigError, MeshError) as error:
+        if root:
+            print(f"fe2 run: error: {error}", file=sys.stderr)
+        return 2
+    if root:
+        if outcome.completed:
+            print(f"fe2 run: completed; results in {outcome.out}")
+        else:
+            print(f"fe2 run: stopped: {outcome.message}\nfe2 run: results of the converged "
+                  f"steps are in {outcome.out}", file=sys.stderr)
+    return 0 if outcome.completed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
