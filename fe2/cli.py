@@ -94,6 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="output folder (default: build/runs/<case name>)")
     run.add_argument("--restart", type=Path, metavar="DIR",
                      help="continue the interrupted run in DIR from its last converged step")
+    run.add_argument("--max-steps", type=_positive_int, metavar="N",
+                     help="stop after N converged load steps (continue with --restart)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and timing table")
     run.set_defaults(run=_run_fe2)
     return parser
@@ -178,11 +180,12 @@ def _run_fe2(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.restart is not None:
-            outcome = restart(args.restart, comm, progress=not args.quiet)
+            outcome = restart(args.restart, comm, progress=not args.quiet,
+                              max_steps=args.max_steps)
         else:
             config = load_run_config(args.config)
             out = args.out or Path("build") / "runs" / config.path.stem
-            outcome = run(config, out, comm, progress=not args.quiet)
+            outcome = run(config, out, comm, progress=not args.quiet, max_steps=args.max_steps)
     except (ConfigError, MeshError) as error:
         if root:
             print(f"fe2 run: error: {error}", file=sys.stderr)

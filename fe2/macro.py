@@ -184,7 +184,7 @@ class MacroProblem:
         space = self.V if reaction.component is None else self.V.sub(reaction.component)
         dofs = fem.locate_dofs_topological(space, fdim, reaction.facets)
         probe = fem.Function(self.V)  # 1 on the measured component of the boundary dofs
-        fem.set_bc(probe.x.array, [fem.dirichletbc(fem.Constant(self.mesh, 1.0), dofs, space)])
+        fem.dirichletbc(fem.Constant(self.mesh, 1.0), dofs, space).set(probe.x.array)
         force = fem.form(ufl.dot(self.stress, self.physics.test_strain(probe)) * self.rule.dx)
         from dolfinx import mesh as dmesh
 

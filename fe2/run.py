@@ -47,6 +47,7 @@ class RunOutcome:
     message: str
     out: Path
     summary: dict[str, Any]
+    problem: MacroProblem  # the final state, for inspection (tests, scripts)
 
 
 # --------------------------------------------------------------------------- micro models
@@ -192,13 +193,17 @@ def build_problem(config: RunConfig, comm: MPI.Comm, model) -> MacroProblem:
 
 
 # --------------------------------------------------------------------------- the run
+class _StepLimit(Exception):
+    """The requested number of steps of this invocation is done (``max_steps``)."""
+
+
 class _Recorder:
     """Writes fields, checkpoint and summary after each converged step (collective)."""
 
     def __init__(self, config: RunConfig, problem: MacroProblem, out: Path, comm: MPI.Comm,
-                 summary: dict[str, Any], progress: bool) -> None:
+                 summary: dict[str, Any], progress: bool, max_steps: int | None) -> None:
         self.config, self.problem, self.out, self.comm = config, problem, out, comm
-        self.summary = summary
+        self.summary, self.max_steps, self.steps_done = summary, max_steps, 0
         # A restarted run writes its own series (its mesh partition may differ).
         restarts = summary.get("restarts", 0)
         name = "fields.xdmf" if not restarts else f"fields.restart-{restarts}.xdmf"
@@ -253,6 +258,9 @@ class _Recorder:
                 self.bar.set_postfix_str(f"step {state.converged_steps}, "
                                          f"{result.iterations} Newton it.")
                 self.bar.update(state.load_factor - self.bar.n)
+        self.steps_done += 1
+        if self.max_steps is not None and self.steps_done >= self.max_steps:
+            raise _StepLimit
 
     def cell_fields(self) -> dict[str, np.ndarray]:
         problem = self.problem
@@ -268,6 +276,7 @@ class _Recorder:
     def close(self, completed: bool, message: str) -> None:
         self.fields.close()
         self.summary.update(status="completed" if completed else "stopped", message=message)
+        self.summary["total_rve_solves"] = sum(sum(s["rve_solves"]) for s in self.summary["steps"])
         if self.comm.rank == 0:
             if self.bar is not None:
                 self.bar.close()
@@ -275,11 +284,14 @@ class _Recorder:
 
 
 def run(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, *,
-        resume: bool = False, progress: bool = True, figures: bool = True) -> RunOutcome:
+        resume: bool = False, progress: bool = True, figures: bool = True,
+        max_steps: int | None = None) -> RunOutcome:
     """Run (or, with ``resume``, continue) the FE² job of ``config`` into folder ``out``.
 
-    Returns normally also when the loading could not be followed to the end (the outcome says
-    why; everything converged so far is written).
+    ``max_steps`` ends this invocation after that many converged steps (e.g. to fit a batch
+    job's time limit); ``restart`` continues from there. Returns normally also when the
+    loading could not be followed to the end (the outcome says why; everything converged so
+    far is written).
 
     Raises:
         ConfigError, MeshError: for a case that does not fit its meshes (every rank).
@@ -296,18 +308,23 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, *,
         out.mkdir(parents=True, exist_ok=True)
     comm.barrier()
     summary["setup_time_s"] = time.perf_counter() - setup_start
-    recorder = _Recorder(config, problem, out, comm, summary, progress)
+    recorder = _Recorder(config, problem, out, comm, summary, progress, max_steps)
     completed, message = True, "completed"
     try:
         run_load_steps(problem, config.loading, state, recorder.converged, recorder.attempt)
     except SteppingFailed as failure:
         completed, message = False, str(failure)
+    except _StepLimit:
+        completed = state.load_factor >= config.loading.end * (1 - 1e-12)
+        message = "completed" if completed else (
+            f"paused after {max_steps} step(s) at λ = {state.load_factor:.6g} (max_steps); "
+            f"continue with: fe2 run --restart {out}")
     recorder.close(completed, message)
     if figures and summary["steps"]:
         _figures(config, problem, recorder, out)
     if comm.rank == 0 and progress:
         print(timing_table(summary, comm.size))
-    return RunOutcome(completed, message, out, summary)
+    return RunOutcome(completed, message, out, summary, problem)
 
 
 def restart(out: Path, comm: MPI.Comm = MPI.COMM_WORLD, **options) -> RunOutcome:
