@@ -95,12 +95,17 @@ def build_micro_model(config: RunConfig, comm: MPI.Comm):
     Raises:
         ConfigError, MeshError: on every rank.
     """
+    import dolfinx.fem.petsc  # noqa: F401  (initializes PETSc, collective: see below)
+
     from fe2.materials import Diffusivity, IsotropicElastic
     from fe2.rve import LinearRVE
 
     micro, kind = config.micro, config.physics.kind
     path = prepare_mesh(micro.rve, config.path, comm)
     if micro.is_linear or kind == "transport":
+        # Rank 0 works alone here while the others wait in bcast. PETSc's first import
+        # duplicates COMM_WORLD (a collective), so it must have happened on every rank
+        # before: otherwise the waiting ranks receive its messages and crash.
         tangent, error = None, None
         if comm.rank == 0:  # one homogenization for the whole run
             try:
