@@ -5,11 +5,12 @@ PYTEST := python3 -m pytest
 
 .PHONY: demo test test-serial test-mpi check-env
 
-## demo: mesh every shipped geometry and render a picture of the hexagonal RVE
+## demo: the FE² job of problems/plate_hole_fe2.toml on 2 ranks (a plate with a hole made of an
+## elasto-plastic fibre composite, loaded past first yield), after meshing every shipped .geo
 demo:
 	$(ENV) fe2 mesh meshes/*.geo --out build/meshes
-	$(ENV) fe2 plot build/meshes/rve_hexagonal.msh --png build/demo/rve_hexagonal.png
-	@echo "demo: meshes in build/meshes/, picture in build/demo/rve_hexagonal.png"
+	$(ENV) mpirun -n 2 fe2 run problems/plate_hole_fe2.toml --out build/demo
+	@echo "demo: results in build/demo/ (field.png, load_curve.png, summary.json, fields.xdmf)"
 
 ## test: the wrapper's own checks, the whole suite serially, then its parallel part on 2 ranks
 test: check-env test-serial test-mpi
