@@ -211,8 +211,15 @@ class _RunReader(TableReader):
                                for k in values if k not in ("law", "energy"))
             return LawSpec(law, parameters, energy)
         self.keys(values, section, ("law", *LAWS[law]), required=_LAW_REQUIRED[law])
-        return LawSpec(law, tuple((k, self.number(values, section, k, 0.0))
+        spec = LawSpec(law, tuple((k, self.number(values, section, k, 0.0))
                                   for k in LAWS[law] if k in values))
+        from fe2.laws import Elastic, J2Plasticity
+
+        try:  # the laws check their own parameters
+            (Elastic if law == "elastic" else J2Plasticity)(**dict(spec.parameters))
+        except ValueError as error:
+            raise self.fail(section, str(error)) from None
+        return spec
 
     def dataclass(self, raw: dict[str, Any], section: str, cls):
         table = raw.get(section, {})

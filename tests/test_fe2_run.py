@@ -229,3 +229,41 @@ def test_cli_run_killed_and_restarted(shared_tmp):
     restarted = json.loads((out / "summary.json").read_text())
     a, b = _reactions(whole.summary), _reactions(restarted)
     assert a.shape == b.shape and np.allclose(a, b, rtol=1e-10, atol=0)
+
+
+def test_ufl_energy_micro_law_runs_through_the_core(shared_tmp):
+    """A user's strain energy in UFL (here the quadratic, i.e. linear elastic, one) is solved
+    by the nonlinear micro path at every point and gives the reaction of the linear elastic
+    micro model homogenized once (relative 1e-8: both are exact for this energy)."""
+    lam, mu = 70e3 * 0.33 / (1.33 * 0.34), 70e3 / 2.66
+    energy = (f'law = "energy"\nenergy = "0.5*lmbda*tr(eps)**2 + mu*inner(eps, eps)"\n'
+              f"lmbda = {lam!r}\nmu = {mu!r}")
+    by_energy = _run(_case(shared_tmp, "energy", matrix=energy, step=0.5), shared_tmp / "e")
+    linear = _run(_case(shared_tmp, "elastic", matrix=ELASTIC, step=0.5), shared_tmp / "l")
+    assert by_energy.summary["total_rve_solves"] > 0
+    assert linear.summary["total_rve_solves"] == 0
+    a, b = _reactions(by_energy.summary), _reactions(linear.summary)
+    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-8, atol=0)
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("edit, message", [
+    (("[loading]", "[loading]\nsteps = 3"), "[loading] unknown key 'steps'"),
+    (("[boundary.right]", "[boundary.rigth]"), "missing physical group(s) ['rigth']"),
+    (('law = "j2"', 'law = "j3"'), "law = 'j3': unknown value"),
+    (("yield_stress = 150.0", "yield_stress = -1.0"),
+     "[micro.materials.matrix] yield stress must be positive"),
+    (('"0.5*lmbda', '"0.5*lambda_'), "NameError"),
+])
+def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
+    """A wrong key, group, law or parameter exits with status 2 and names the problem."""
+    text = PLATE.substitute(meshes=MESHES, matrix=J2.format(hardening=0.0), load="ux = 0.01",
+                            step=0.5, min_step=0.1, micro_iterations=25, newton_iterations=8)
+    if "lmbda" in edit[0]:
+        text = text.replace('law = "j2"', 'law = "energy"\nenergy = "0.5*lmbda*tr(eps)**2"\n'
+                                          'lmbda = 1.0\n#')
+    case = shared_tmp / "bad.toml"
+    case.write_text(text.replace(*edit))
+    done = subprocess.run([sys.executable, "-m", "fe2", "run", str(case), "--quiet", "--out",
+                           str(shared_tmp / "bad")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
