@@ -84,6 +84,8 @@ class StepResult:
     rve_solves: list[int] = field(default_factory=list)  # per iteration, all ranks
     micro_iterations: int = 0  # all ranks
     times: dict[str, float] = field(default_factory=dict)  # this rank, seconds
+    local_solves: int = 0  # this rank (with balancing: solved here, whoever owns the point)
+    local_micro_iterations: int = 0  # this rank
 
     @property
     def iterations(self) -> int:
@@ -235,8 +237,11 @@ class MacroProblem:
             start = time.perf_counter()
             evaluation = self.dispatcher.evaluate(strains, self.committed)
             times["micro"] += time.perf_counter() - start
-            result.rve_solves.append(self.comm.allreduce(evaluation.stats.solves))
-            result.micro_iterations += self.comm.allreduce(evaluation.stats.micro_iterations)
+            stats = evaluation.stats
+            result.local_solves += stats.solves
+            result.local_micro_iterations += stats.micro_iterations
+            result.rve_solves.append(self.comm.allreduce(stats.solves))
+            result.micro_iterations += self.comm.allreduce(stats.micro_iterations)
             if not evaluation.ok:
                 return self._failed(result, evaluation.message)
             start = time.perf_counter()

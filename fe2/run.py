@@ -255,7 +255,9 @@ class _Recorder:
             "increments": result.increments, "rve_solves": result.rve_solves,
             "micro_iterations": result.micro_iterations, "wall_time_s": wall,
             "time_s": {k: max(v) for k, v in times.items()},
-            "micro_time_per_rank_s": times["micro"]})
+            "micro_time_per_rank_s": times["micro"],
+            "rve_solves_per_rank": comm.allgather(result.local_solves),
+            "micro_iterations_per_rank": comm.allgather(result.local_micro_iterations)})
         self.summary["load_factor"] = state.load_factor
         if comm.rank == 0:
             write_json_atomic(self.out / "summary.json", self.summary)
