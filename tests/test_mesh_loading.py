@@ -13,6 +13,7 @@ from fe2.meshing import CELL_DIMENSION, MeshOptions
 
 # Physical groups each shipped geometry must define (the names problem configs refer to).
 EXPECTED_GROUPS = {
+    "dns_fibre_grid": {"matrix", "inclusion", "left", "right", "bottom", "top"},
     "rve_square": {"matrix", "inclusion", "left", "right", "bottom", "top"},
     "rve_hexagonal": {"matrix", "inclusion", "left", "right", "bottom", "top"},
     "rve_cube_sphere": {"matrix", "inclusion", "left", "right", "bottom", "top", "back", "front"},
