@@ -20,7 +20,7 @@ from fe2.materials import MECHANICS_MODELS, Diffusivity, IsotropicElastic
 from fe2.rve import BOUNDARY_CONDITIONS
 
 __all__ = ["Config", "ConfigError", "Physics", "RVESettings", "PHYSICS_KINDS", "TableReader",
-           "load_config"]
+           "load_config", "read_toml"]
 
 PHYSICS_KINDS = ("mechanics", "transport")
 MESH_SUFFIXES = (".geo", ".msh")
@@ -135,21 +135,30 @@ class Config:
         return {name: m.matrix(gdim) for name, m in self.materials}
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML case file.
+def read_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The absolute path and the parsed tables of a TOML case file.
 
     Raises:
-        ConfigError: if the file is missing, not TOML, or any key or value is wrong.
+        ConfigError: if the file is missing, unreadable or not TOML.
     """
     path = Path(path).resolve()
     try:
-        raw = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read it: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML case file.
+
+    Raises:
+        ConfigError: if the file is missing, not TOML, or any key or value is wrong.
+    """
+    path, raw = read_toml(path)
     reader = TableReader(path)
     reader.keys(raw, "", _TOP_KEYS, required=("rve", "physics", "materials"))
     description = reader.string(raw, "", "description", default="")

@@ -8,12 +8,11 @@ tolerances, ``[micro.materials.<phase>]`` laws), ``[loading]``, ``[newton]``, ``
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from fe2.config import ConfigError, Physics, RVESettings, TableReader
+from fe2.config import ConfigError, Physics, RVESettings, TableReader, read_toml
 from fe2.macro import NewtonSettings
 from fe2.materials import MECHANICS_MODELS
 from fe2.stepping import LoadStepping
@@ -94,15 +93,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     Raises:
         ConfigError: if the file is missing, not TOML, or any key or value is wrong.
     """
-    path = Path(path).resolve()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read it: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    path, raw = read_toml(path)
     reader = _RunReader(path)
     reader.keys(raw, "", _TOP, required=("macro", "physics", "boundary", "micro"))
     physics = reader.run_physics(reader.table(raw, "", "physics"))
