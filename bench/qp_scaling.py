@@ -17,6 +17,14 @@ Then, for RVEs of about 300, 1000 and 3000 dofs, the per-point state size (fluct
 history of every micro quadrature point) and the memory of the committed and trial states of
 10⁵ macro points against the machine's memory; and the time of ``balance_plan`` (run by every
 rank on the allgathered costs when balancing) for 10⁴ to 10⁶ points.
+
+Last, what the macro side of one Newton iteration costs at the same numbers of quadrature
+points (``--macro-sizes``): a P1 plane-strain problem on a unit square with one quadrature point
+per triangle, as the demo (about one dof per point), clamped on one side, with a constant
+tangent. Timed on MPI.COMM_WORLD (max over ranks): the Jacobian assembly, MUMPS LU as in
+fe2.macro (first factorization with the analysis, then the numeric refactorization every later
+Newton iteration does, and one solve), and CG with GAMG (rigid-body near-nullspace, relative
+tolerance 1e-8) as the iterative alternative (set-up and solve).
 """
 
 from __future__ import annotations
@@ -103,11 +111,110 @@ def plan_time(n_points: int, ranks: int, repeats: int = 3) -> float:
     return best
 
 
+def macro_solve(n_qp: int, comm: MPI.Comm) -> dict[str, float]:
+    """Seconds of the macro linear algebra of one Newton iteration with about n_qp points."""
+    import ufl
+    from dolfinx import fem
+    from dolfinx import mesh as dmesh
+    from dolfinx.fem.petsc import assemble_matrix, assemble_vector, create_matrix
+    from petsc4py import PETSc
+
+    n = max(1, round(np.sqrt(n_qp / 2)))
+    domain = dmesh.create_unit_square(comm, n, n)
+    V = fem.functionspace(domain, ("Lagrange", 1, (2,)))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    lam, mu = 57.7e3, 38.5e3  # a homogenized-like isotropic tangent [MPa]
+    C = fem.Constant(domain, np.array([[lam + 2 * mu, lam, 0], [lam, lam + 2 * mu, 0],
+                                       [0, 0, 2 * mu]]))
+
+    def strain(w):
+        e = ufl.sym(ufl.grad(w))
+        return ufl.as_vector([e[0, 0], e[1, 1], np.sqrt(2) * e[0, 1]])
+
+    dx = ufl.dx(metadata={"quadrature_degree": 1})
+    a = fem.form(ufl.dot(ufl.dot(C, strain(u)), strain(v)) * dx)
+    L = fem.form(ufl.dot(fem.Constant(domain, np.array([0.0, -1.0])), v) * dx)
+    facets = dmesh.locate_entities_boundary(domain, 1, lambda x: np.isclose(x[0], 0.0))
+    bc = fem.dirichletbc(np.zeros(2), fem.locate_dofs_topological(V, 1, facets), V)
+    A = create_matrix(a)
+    b = assemble_vector(L)
+    fem.petsc.apply_lifting(b, [a], [[bc]])
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    fem.petsc.set_bc(b, [bc])
+    x = b.duplicate()
+    times = {"dofs": V.dofmap.index_map.size_global * 2,
+             "points": comm.allreduce(domain.topology.index_map(2).size_local)}
+
+    def clock(key, action):
+        comm.barrier()
+        start = time.perf_counter()
+        action()
+        times[key] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+
+    def assemble():
+        A.zeroEntries()
+        assemble_matrix(A, a, bcs=[bc])
+        A.assemble()
+
+    clock("assembly", assemble)
+    options = PETSc.Options()
+    lu = PETSc.KSP().create(comm)
+    lu.setOptionsPrefix("qp_macro_lu_")
+    options["qp_macro_lu_ksp_type"] = "preonly"
+    options["qp_macro_lu_pc_type"] = "lu"
+    options["qp_macro_lu_pc_factor_mat_solver_type"] = "mumps"
+    lu.setFromOptions()
+    lu.setOperators(A)
+    clock("lu_first", lambda: lu.getPC().setUp())
+    assemble()  # the next Newton iteration: same pattern, new values
+    clock("lu_refactor", lambda: lu.getPC().setUp())
+    clock("lu_solve", lambda: lu.solve(b, x))
+    reference = x.copy()
+
+    cg = PETSc.KSP().create(comm)
+    cg.setOptionsPrefix("qp_macro_cg_")
+    options["qp_macro_cg_ksp_type"] = "cg"
+    options["qp_macro_cg_ksp_rtol"] = 1e-8
+    options["qp_macro_cg_pc_type"] = "gamg"
+    cg.setFromOptions()
+    A.setNearNullSpace(_rigid_body_modes(V, A))
+    cg.setOperators(A)
+    x.set(0.0)
+    clock("cg_setup", lambda: cg.getPC().setUp())
+    clock("cg_solve", lambda: cg.solve(b, x))
+    times["cg_iterations"] = cg.getIterationNumber()
+    x.axpy(-1.0, reference)
+    times["cg_error"] = x.norm() / reference.norm()
+    for obj in (lu, cg, A, b, x, reference):
+        obj.destroy()
+    return times
+
+
+def _rigid_body_modes(V, A):
+    """The three plane rigid-body modes of V, orthonormalized, as a PETSc near-nullspace."""
+    from petsc4py import PETSc
+
+    n_local = V.dofmap.index_map.size_local
+    x = V.tabulate_dof_coordinates()[:n_local]
+    modes = [A.createVecLeft() for _ in range(3)]
+    values = np.zeros((3, n_local, 2))
+    values[0, :, 0] = values[1, :, 1] = 1.0
+    values[2, :, 0], values[2, :, 1] = -x[:, 1], x[:, 0]
+    for i, mode in enumerate(modes):
+        mode.array[:] = values[i].ravel()
+        for previous in modes[:i]:
+            mode.axpy(-mode.dot(previous), previous)
+        mode.normalize()
+    return PETSc.NullSpace().create(vectors=modes, comm=V.mesh.comm)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--budget", type=float, default=120.0,
                         help="run a size only if its predicted time is below this [s]")
+    parser.add_argument("--macro-sizes", type=int, nargs="*", default=[10**4, 10**5, 10**6],
+                        help="numbers of macro quadrature points for the macro solve timings")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "qp_scaling.json")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
@@ -149,9 +256,10 @@ def main() -> None:
         memory.append({"h": h, "dofs": other.ndofs, "micro_points": other.n_points,
                        "state_bytes": state, "states_1e5_GiB": 2 * state * 1e5 / GIB})
         other.destroy()
+    plans = [] if not root else [{"points": n, "ranks": r, "seconds": plan_time(n, r)}
+                                 for n in (10**4, 10**5, 10**6) for r in (64, 1024)]
+    macro = [macro_solve(n, comm) for n in args.macro_sizes]
     if root:
-        plans = [{"points": n, "ranks": r, "seconds": plan_time(n, r)}
-                 for n in (10**4, 10**5, 10**6) for r in (64, 1024)]
         total = next(int(line.split()[1]) for line in Path("/proc/meminfo").open()
                      if line.startswith("MemTotal")) * 1024 / GIB
         print(f"\nper-point state and the committed + trial states of 10⁵ points "
@@ -164,9 +272,17 @@ def main() -> None:
         for p in plans:
             print(f"  {p['points']:>8d} points on {p['ranks']:>5d} ranks: "
                   f"{1e3 * p['seconds']:8.1f} ms")
+        print(f"\nmacro linear algebra of one Newton iteration (P1 plane strain, {comm.size} "
+              "rank(s), seconds, max over ranks):")
+        print(f"{'points':>9}{'dofs':>9}{'assembly':>10}{'LU first':>10}{'LU refact':>10}"
+              f"{'LU solve':>10}{'CG setup':>10}{'CG solve':>10}{'CG its':>8}")
+        for m in macro:
+            print(f"{m['points']:>9d}{m['dofs']:>9d}{m['assembly']:>10.3f}{m['lu_first']:>10.3f}"
+                  f"{m['lu_refactor']:>10.3f}{m['lu_solve']:>10.3f}{m['cg_setup']:>10.3f}"
+                  f"{m['cg_solve']:>10.3f}{m['cg_iterations']:>8d}")
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"ranks": comm.size, "rows": rows, "memory": memory,
-                                         "balance_plan": plans}, indent=1))
+                                         "balance_plan": plans, "macro": macro}, indent=1))
         print(f"wrote {args.json}")
 
 

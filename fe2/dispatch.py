@@ -8,6 +8,11 @@ travel back, so states always live with their owner and results do not depend on
 
 A linear micro model is homogenized once: its constant tangent is applied to every point by a
 dense product, and no micro problem is solved.
+
+A micro model distributed over a group of ranks (fe2.rve_group.GroupedRVE, for RVEs too large
+for one rank) solves the points of all ranks of its group together, one after the other; each
+rank counts the solves and micro iterations of its own points, so the global counts are still
+one solve per point.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.micro import MicroModel, MicroSolveError, check_finite
+from fe2.rve_group import GroupedRVE
 
 __all__ = ["Dispatcher", "DispatchStats", "Evaluation", "balance_plan"]
 
@@ -51,12 +57,13 @@ class Evaluation:
 def balance_plan(costs: list[NDArray]) -> list[NDArray]:
     """Which rank solves each point: ``plan[r][i]`` for point i owned by rank r.
 
-    Every rank keeps its points in order until its measured cost reaches the mean load; the
+    Every rank keeps its points in order until its measured cost reaches the mean load (up to
+    a relative 1e-9, so equal loads whose float sums differ by rounding move nothing); the
     rest go, most expensive first, to the least loaded rank. Deterministic, so every rank
     computes the same plan from the same (allgathered) costs.
     """
     n_ranks = len(costs)
-    target = sum(float(c.sum()) for c in costs) / n_ranks
+    target = sum(float(c.sum()) for c in costs) / n_ranks * (1 + 1e-9)
     plan = [np.full(len(c), r, dtype=np.int64) for r, c in enumerate(costs)]
     loads, surplus = [], []
     for rank, cost in enumerate(costs):
@@ -83,6 +90,9 @@ class Dispatcher:
     """
 
     def __init__(self, comm: MPI.Comm, model: MicroModel, balance: bool = False) -> None:
+        if balance and isinstance(model, GroupedRVE) and model.group.size > 1:
+            raise ValueError("balancing moves single points between ranks; it does not apply "
+                             "to RVEs solved by groups of ranks")
         self.comm, self.model, self.balance = comm, model, balance
         self._costs: NDArray | None = None
 
@@ -96,7 +106,10 @@ class Dispatcher:
             tangent = np.broadcast_to(model.tangent, (len(strains), *model.tangent.shape))
             return Evaluation(strains @ model.tangent.T, tangent, states, True, "")
         plan = self._plan(len(strains)) if self.balance else None
-        if plan is None:
+        if isinstance(model, GroupedRVE):
+            result = _solve_group(model, strains, states)
+            stats = result.stats
+        elif plan is None:
             result = _solve_points(model, strains, states)
             stats = result.stats
         else:
@@ -117,7 +130,7 @@ class Dispatcher:
         outgoing = [np.flatnonzero(mine == r) for r in range(comm.size)]
         incoming = comm.alltoall([(strains[i], states[i]) for i in outgoing])
         work_strains = np.concatenate([s for s, _ in incoming])
-        work_states = np.concatenate([s for s, _ in incoming])
+        work_states = np.concatenate([s for _, s in incoming])
         solved = _solve_points(self.model, work_strains, work_states)
         bounds = np.cumsum([0] + [len(s) for s, _ in incoming])
         replies = comm.alltoall([solved.slice(a, b) for a, b in zip(bounds[:-1], bounds[1:],
@@ -137,7 +150,8 @@ class _PointResults:
     stress: NDArray
     tangent: NDArray
     states: NDArray
-    costs: NDArray
+    costs: NDArray  # seconds per point
+    iterations: NDArray  # micro Newton iterations per point
     message: str = ""
     stats: DispatchStats = field(default_factory=DispatchStats)
 
@@ -145,18 +159,19 @@ class _PointResults:
     def empty(cls, model: MicroModel, n: int, state_size: int) -> _PointResults:
         return cls(np.full((n, model.n_stress), np.nan),
                    np.full((n, model.n_stress, model.n_strain), np.nan),
-                   np.full((n, state_size), np.nan), np.zeros(n))
+                   np.full((n, state_size), np.nan), np.zeros(n), np.zeros(n, dtype=int))
 
     def slice(self, start: int, stop: int) -> _PointResults:
         part = slice(start, stop)
         return _PointResults(self.stress[part], self.tangent[part], self.states[part],
-                             self.costs[part], self.message)
+                             self.costs[part], self.iterations[part], self.message)
 
     def put(self, indices: NDArray, other: _PointResults) -> None:
         self.stress[indices] = other.stress
         self.tangent[indices] = other.tangent
         self.states[indices] = other.states
         self.costs[indices] = other.costs
+        self.iterations[indices] = other.iterations
 
 
 def _solve_points(model: MicroModel, strains: NDArray, states: NDArray) -> _PointResults:
@@ -176,6 +191,22 @@ def _solve_points(model: MicroModel, strains: NDArray, states: NDArray) -> _Poin
             result.costs[i] = elapsed
             stats.micro_time += elapsed
         result.stress[i], result.tangent[i], result.states[i] = stress, tangent, new_state
+        result.iterations[i] = model.iterations
         stats.solves += 1
         stats.micro_iterations += model.iterations
+    return result
+
+
+def _solve_group(model: GroupedRVE, strains: NDArray, states: NDArray) -> _PointResults:
+    """Solve the points of every rank of the model's group together (collective over the
+    group; a failure stops every rank of the group at the same point)."""
+    every_strain, pieces, counts = model.gather_points(strains, states)
+    solved = _solve_points(model.model, every_strain, pieces)
+    start = int(np.sum(counts[: model.group.rank]))
+    result = solved.slice(start, start + len(strains))
+    result.states = model.scatter_states(solved.states, counts)
+    result.stats = DispatchStats(
+        solves=int(np.clip(solved.stats.solves - start, 0, len(strains))),
+        micro_iterations=int(result.iterations.sum()),
+        micro_time=solved.stats.micro_time)  # this rank took part in every solve
     return result

@@ -3,7 +3,9 @@
 Set-up: the macro and RVE meshes are made from their ``.geo`` (rank 0), the macro mesh is
 distributed over the communicator, and the micro model is built: a linear RVE is homogenized
 once on rank 0 and only its tangent is broadcast; a nonlinear RVE is built once per rank (on
-``MPI.COMM_SELF``) and solved for every owned quadrature point. Then fe2.stepping drives
+``MPI.COMM_SELF``) and solved for every owned quadrature point, or, with ``[parallel]
+rve_ranks = k``, once per group of k ranks (distributed, fe2.rve_group) and solved by the group
+for the points of all its ranks. Then fe2.stepping drives
 fe2.macro; after every converged step the output folder gets, in this order, a checkpoint
 (``checkpoint/``), the fields (``fields.xdmf``: displacement or concentration, cell-averaged
 stress and micro outputs; a restarted run writes ``fields.restart-N.xdmf``) and
@@ -31,6 +33,7 @@ from fe2.mesh import MeshError, load_mesh
 from fe2.meshing import prepare_mesh
 from fe2.physics import PHYSICS
 from fe2.run_config import LawSpec, RunConfig, load_run_config
+from fe2.rve_group import GroupedRVE, split_groups
 from fe2.stepping import SteppingFailed, SteppingState, run_load_steps
 
 __all__ = ["RunOutcome", "run", "restart", "build_micro_model", "make_law"]
@@ -138,12 +141,16 @@ def build_micro_model(config: RunConfig, comm: MPI.Comm):
     if micro.rve.bc != "periodic":
         raise ConfigError(f"{config.path}: [micro] bc = {micro.rve.bc!r}: nonlinear RVEs use "
                           "periodic boundary conditions")
-    data = load_mesh(path, MPI.COMM_SELF)
+    try:
+        group = split_groups(comm, config.rve_ranks) if config.rve_ranks > 1 else MPI.COMM_SELF
+    except ValueError as error:
+        raise ConfigError(f"{config.path}: [parallel] rve_ranks: {error}") from None
+    data = load_mesh(path, group)
     laws = {phase: make_law(spec) for phase, spec in micro.materials}
     _check_phases(config, data, laws)
     model = NonlinearRVE(data, laws, model=config.physics.model, degree=micro.rve.degree,
                          rtol=micro.rtol, max_iterations=micro.max_iterations)
-    return model, 0
+    return (GroupedRVE(model) if group.size > 1 else model), 0
 
 
 def _check_phases(config: RunConfig, data, materials: dict) -> None:
@@ -364,7 +371,8 @@ def _new_summary(config, comm, problem: MacroProblem, homogenizations: int) -> d
         "quadrature_points": comm.allreduce(problem.rule.n_owned_points),
         "micro": {"linear": bool(model.is_linear), "homogenizations": homogenizations,
                   "state_bytes_per_point": 8 * model.state_size,
-                  "rve_dofs": int(getattr(model, "ndofs", 0))},
+                  "rve_dofs": int(getattr(model, "ndofs", 0)),
+                  "rve_ranks": config.rve_ranks},
         "reaction": list(config.reaction) if config.reaction else None,
         "status": "running", "steps": [], "load_factor": 0.0}
 

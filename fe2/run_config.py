@@ -82,6 +82,7 @@ class RunConfig:
     newton: NewtonSettings
     balance: bool
     reaction: tuple[str, str] | None  # (group, component)
+    rve_ranks: int = 1  # ranks that solve one RVE together (a distributed nonlinear RVE)
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(f"{self.path}: {message}")
@@ -107,15 +108,19 @@ def load_run_config(path: str | Path) -> RunConfig:
     loading = reader.dataclass(raw, "loading", LoadStepping)
     newton = reader.dataclass(raw, "newton", NewtonSettings)
     parallel = raw.get("parallel", {})
-    reader.keys(parallel, "parallel", ("balance",))
+    reader.keys(parallel, "parallel", ("balance", "rve_ranks"))
     balance = parallel.get("balance", False)
     if not isinstance(balance, bool):
         raise reader.fail("parallel", f"balance must be true or false, got {balance!r}")
+    rve_ranks = reader.integer(parallel, "parallel", "rve_ranks", 1, minimum=1)
+    if balance and rve_ranks > 1:
+        raise reader.fail("parallel", "balance = true moves single points between ranks; it "
+                                      "cannot be combined with rve_ranks > 1")
     output = raw.get("output", {})
     reader.keys(output, "output", ("reaction",))
     reaction = reader.reaction(output, boundaries, physics)
     return RunConfig(path, reader.string(raw, "", "description", default=""), macro, quadrature,
-                     physics, boundaries, micro, loading, newton, balance, reaction)
+                     physics, boundaries, micro, loading, newton, balance, reaction, rve_ranks)
 
 
 class _RunReader(TableReader):

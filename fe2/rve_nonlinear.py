@@ -19,9 +19,15 @@ periodic constraint (dolfinx_mpc, one interior dof pinned) is applied to vectors
 sparse matrix ``P`` (constrained dofs → all dofs); the Jacobian is assembled by dolfinx_mpc from
 one compiled form into a preallocated matrix and refactorized numerically by MUMPS (the symbolic
 analysis is reused). ``averaging="reference"`` computes strain, residual and averages with forms
-instead (slower; it checks the operators).
+instead (slower; it checks the operators; one-process communicator only).
 
-Serial only: the mesh must live on a one-process communicator (``MPI.COMM_SELF`` in FE²).
+The mesh may be distributed over a group of ranks (a large RVE solved collectively): each rank
+evaluates the laws at the points of its owned cells, ``G`` holds its cells' contributions to its
+local (owned and ghost) dofs, and ghost contributions are summed by the dof index map; ``P`` is a
+distributed PETSc matrix and MUMPS factorizes in parallel. Averages are local sums reduced over
+the group, so every rank of the group returns the same stress and tangent. ``solve`` is then
+collective over the group; each rank's state holds its owned dofs of ``w`` and the histories of
+its points.
 """
 
 from __future__ import annotations
@@ -32,13 +38,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
+from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.laws import PointLaw
 from fe2.mandel import n_mandel, ufl_mandel
 from fe2.mesh import MeshData
 from fe2.micro import MicroSolveError, check_finite
-from fe2.rve import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
+from fe2.rve import _active_part, _LUSolver, _phase_volumes, lattice_of
 
 __all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
 
@@ -61,7 +68,7 @@ class NonlinearRVE:
     """A periodic RVE with pointwise (possibly inelastic) laws; a fe2.micro.MicroModel.
 
     Args:
-        data: the RVE mesh, on a one-process communicator.
+        data: the RVE mesh, on ``MPI.COMM_SELF`` or distributed over a group of ranks.
         laws: phase name → pointwise law (3D Mandel). Phases left out are voids: they are not
             part of the problem but count in |Y| and ``volume_fractions``.
         model: "plane_strain" (2D mesh; the laws see ε33 = ε13 = ε23 = 0) or "3d".
@@ -90,9 +97,8 @@ class NonlinearRVE:
             raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
         if averaging not in AVERAGING:
             raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
-        if data.mesh.comm.size != 1:
-            raise ValueError("NonlinearRVE needs a mesh on a one-process communicator "
-                             "(MPI.COMM_SELF)")
+        if averaging == "reference" and data.mesh.comm.size != 1:
+            raise ValueError('averaging="reference" needs a mesh on a one-process communicator')
         gdim = data.mesh.geometry.dim
         if (gdim == 2) != (model == "plane_strain"):
             raise ValueError(f"model {model!r} does not fit a mesh of dimension {gdim}")
@@ -117,8 +123,7 @@ class NonlinearRVE:
     def _build(self, data: MeshData) -> None:
         import basix.ufl
         import ufl
-        from dolfinx import fem
-        from dolfinx.fem.petsc import assemble_matrix
+        from dolfinx import fem, la
 
         mesh, cell_tags = _active_part(data, list(self.laws))
         self.mesh, self.cell_tags, self.comm = mesh, cell_tags, mesh.comm
@@ -136,7 +141,7 @@ class NonlinearRVE:
 
         self.Q, Qv, Qt = space(()), space((n,)), space((n, n))
         n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
-        layout = self.Q.dofmap.list
+        layout = self.Q.dofmap.list[:n_cells]
         self.points_per_cell = layout.shape[1]
         self.n_points = n_cells * self.points_per_cell
         if not np.array_equal(layout, np.arange(self.n_points).reshape(layout.shape)):
@@ -151,6 +156,7 @@ class NonlinearRVE:
         covered = np.zeros(self.n_points, dtype=int)
         for law, names in by_law.values():
             cells = [cell_tags.find(data.group(name, data.tdim).tag) for name in names]
+            cells = [c[c < n_cells] for c in cells]  # owned cells only
             bounds = np.cumsum([0] + [len(c) * self.points_per_cell for c in cells])
             cells = np.concatenate(cells).astype(np.int32)
             law.bind(self.Q, cells)
@@ -168,12 +174,13 @@ class NonlinearRVE:
 
         self.strain = strain
         v, dw = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
-        self.weights = fem.assemble_vector(fem.form(ufl.TestFunction(self.Q) * self.dx)).array
-        G = assemble_matrix(fem.form(ufl.inner(ufl.TrialFunction(Qv), strain(v)) * self.dx))
-        G.assemble()
-        self.G = scipy.sparse.csr_matrix(G.getValuesCSR()[::-1], shape=G.getSize())
-        G.destroy()
-        self.ndofs = self.G.shape[0]
+        weights = fem.assemble_vector(fem.form(ufl.TestFunction(self.Q) * self.dx))
+        self.weights = weights.array[: self.n_points].copy()
+        index_map, bs = self.V.dofmap.index_map, self.V.dofmap.index_map_bs
+        self.ndofs = index_map.size_local * bs  # owned dofs (all dofs on one rank)
+        self._ghosted = la.vector(index_map, bs)
+        self.G = self._local_operator(
+            fem.form(ufl.inner(ufl.TrialFunction(Qv), strain(v)) * self.dx))
 
         # The Jacobian form; its tangent coefficient starts at the virgin tangent at zero strain
         # (the periodic solver factorizes it once, so an elastic first solve reuses it).
@@ -182,29 +189,103 @@ class NonlinearRVE:
         self.C_function.x.array[:] = self._evaluate(zero_strain, self._histories(
             self.initial_state()))[1].ravel()
         self.a = fem.form(ufl.inner(ufl.dot(self.C_function, strain(dw)), strain(v)) * self.dx)
-        self.solver = _PeriodicSolver(self)
+        self.solver = _PeriodicJacobian(self)
         self._factored = self.C_function.x.array.copy()
-        self.pin = self.solver.bcs[0].dof_indices()[0]
+        # Owned copies only; the reduced residual is zero there. (dolfinx 0.9 counts a ghost
+        # as owned in dof_indices() when the condition was given block indices, so compare.)
+        pinned = self.solver.bcs[0].dof_indices()[0]
+        self.pin = pinned[pinned < self.ndofs]
         self.P = self._constraint_matrix()
-        keep = np.ones(self.ndofs)
-        keep[self.pin] = 0.0  # the pinned dof: a zero row of the reduced residual
-        self.PT = (scipy.sparse.diags(keep) @ self.P.T).tocsr()
-        self.PT.eliminate_zeros()
+        self._x, self._y = self.P.createVecs()
         if self.averaging == "reference":
             self._build_reference(Qv)
 
-    def _constraint_matrix(self) -> scipy.sparse.csr_matrix:
-        """P (ndofs²): w = P x for x on the master dofs (slave entries of x are ignored)."""
+    def _local_operator(self, form) -> scipy.sparse.csr_matrix:
+        """G (local dofs × n_points·n_strain): the rows of ∫ τ · s(v) dx for this rank's points.
+
+        Each entry comes from the one cell of its point, so the assembled (row-distributed)
+        matrix is transposed to get this rank's points as rows, and the columns are mapped from
+        global to local (owned or ghost) dofs.
+        """
+        from dolfinx.fem.petsc import assemble_matrix
+
+        G = assemble_matrix(form)
+        G.assemble()
+        G.transpose()  # in place
+        indptr, columns, values = G.getValuesCSR()
+        G.destroy()
+        index_map, bs = self.V.dofmap.index_map, self.V.dofmap.index_map_bs
+        every = index_map.local_to_global(
+            np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32))
+        order = np.argsort(every)
+        blocks = order[np.searchsorted(every, columns // bs, sorter=order)]
+        n_local = len(every) * bs
+        return scipy.sparse.csr_matrix((values, blocks * bs + columns % bs, indptr),
+                                       shape=(len(indptr) - 1, n_local)).T.tocsr()
+
+    def _constraint_matrix(self):
+        """P (PETSc, owned rows): w = P x for x on the master dofs (slave entries ignored)."""
+        from petsc4py import PETSc
+
         mpc = self.solver.mpc
+        index_map = mpc.function_space.dofmap.index_map
+        bs = mpc.function_space.dofmap.index_map_bs
+        if index_map.local_range != self.V.dofmap.index_map.local_range:
+            raise RuntimeError("the constrained space does not keep the owned dof numbering")
+        n = self.ndofs
         masters = mpc.masters
         coefficients, _ = mpc.coefficients()
-        counts = np.diff(masters.offsets)
+        offsets = masters.offsets[: n + 1]
+        counts = np.diff(offsets)
+        local = masters.array[: offsets[-1]]
+        blocks = index_map.local_to_global(np.asarray(local // bs, dtype=np.int32))
+        first = index_map.local_range[0] * bs
         is_slave = counts > 0
-        rows = np.concatenate([np.flatnonzero(~is_slave),
-                               np.repeat(np.arange(self.ndofs), counts)])
-        columns = np.concatenate([np.flatnonzero(~is_slave), masters.array])
-        values = np.concatenate([np.ones(np.count_nonzero(~is_slave)), coefficients])
-        return scipy.sparse.csr_matrix((values, (rows, columns)), shape=(self.ndofs,) * 2)
+        rows = np.concatenate([np.flatnonzero(~is_slave), np.repeat(np.arange(n), counts)])
+        columns = np.concatenate([first + np.flatnonzero(~is_slave), blocks * bs + local % bs])
+        values = np.concatenate([np.ones(np.count_nonzero(~is_slave)),
+                                 coefficients[: offsets[-1]]])
+        size = index_map.size_global * bs
+        P = scipy.sparse.csr_matrix((values, (rows, columns)), shape=(n, size))
+        P.sort_indices()
+        matrix = PETSc.Mat().createAIJ(((n, size), (n, size)), comm=self.comm, csr=(
+            P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
+        matrix.assemble()
+        return matrix
+
+    def reduce(self, owned: NDArray) -> NDArray:
+        """Pᵀ r for r on the owned dofs, the pinned dof zeroed (collective)."""
+        self._y.array[:] = owned
+        self.P.multTranspose(self._y, self._x)
+        reduced = self._x.array.copy()
+        reduced[self.pin] = 0.0
+        return reduced
+
+    def expand(self, x: NDArray) -> NDArray:
+        """P x on the owned dofs for x on the owned master dofs (collective)."""
+        self._x.array[:] = x
+        self.P.mult(self._x, self._y)
+        return self._y.array.copy()
+
+    def _forward(self, owned: NDArray) -> NDArray:
+        """Owned dof values → local (owned and ghost) values (collective)."""
+        self._ghosted.array[: self.ndofs] = owned
+        self._ghosted.scatter_forward()
+        return self._ghosted.array.copy()
+
+    def _accumulate(self, local: NDArray) -> NDArray:
+        """Every rank's local (owned and ghost) contributions summed on the owned dofs."""
+        from dolfinx import la
+
+        self._ghosted.array[:] = local
+        self._ghosted.scatter_reverse(la.InsertMode.add)
+        return self._ghosted.array[: self.ndofs].copy()
+
+    def _sum(self, value):
+        """The sum over the group of ranks (the same array on every rank)."""
+        if self.comm.size == 1:
+            return value
+        return self.comm.bcast(self.comm.allreduce(value, op=MPI.SUM), root=0)
 
     def _build_reference(self, Qv) -> None:
         """Forms for averaging="reference": strain, residual and averages by assembly."""
@@ -268,18 +349,19 @@ class NonlinearRVE:
         """Volume average of history ``column`` of ``phase``'s law.
 
         ``over="cell"`` divides by |Y| (other phases count as zero; e.g. the mean equivalent
-        plastic strain of the cell), ``over="phase"`` by the phase's volume.
+        plastic strain of the cell), ``over="phase"`` by the phase's volume. Collective.
         """
         if over not in ("cell", "phase"):
             raise ValueError(f"over must be 'cell' or 'phase', got {over!r}")
         group = next(g for g in self.groups if phase in g.phases)
         weights = self.weights[group.rows[group.phases[phase]]]
-        total = float(weights @ self.histories(state)[phase][:, column])
-        return total / (self.volume if over == "cell" else weights.sum())
+        total, volume = self._sum(np.array([weights @ self.histories(state)[phase][:, column],
+                                            weights.sum()]))
+        return float(total / (self.volume if over == "cell" else volume))
 
     def point_outputs(self, states: NDArray) -> dict[str, NDArray]:
         """Per macro point (rows of ``states``): the cell-averaged equivalent plastic strain
-        [-] of the phases whose law has one (what the FE² fields show)."""
+        [-] of the phases whose law has one (what the FE² fields show). Collective."""
         plastic = [(group.law, self.weights[group.rows[part]], phase)
                    for group in self.groups for phase, part in group.phases.items()
                    if hasattr(group.law, "equivalent_plastic_strain")]
@@ -287,19 +369,21 @@ class NonlinearRVE:
             return {}
         values = [sum(weights @ law.equivalent_plastic_strain(self.histories(state)[phase])
                       for law, weights, phase in plastic) / self.volume for state in states]
-        return {"equivalent_plastic_strain": np.array(values)}
+        return {"equivalent_plastic_strain": self._sum(np.array(values))}
 
     def fluctuation(self, state: NDArray):
         """The fluctuation field of ``state`` as a dolfinx Function (for output)."""
         from dolfinx import fem
 
         w = fem.Function(self.V)
-        w.x.array[:] = np.asarray(state, dtype=float)[: self.ndofs]
+        w.x.array[:] = self._forward(np.asarray(state, dtype=float)[: self.ndofs])
         return w
 
     # ------------------------------------------------------------------ the micro solve
     def solve(self, strain: NDArray, state: NDArray) -> tuple[NDArray, NDArray, NDArray]:
         """Homogenized stress (n_strain,), consistent tangent (n_strain²) and new state.
+
+        Collective over the RVE's communicator; stress and tangent are the same on every rank.
 
         Raises:
             MicroSolveError: Newton did not converge in ``max_iterations`` updates, the
@@ -316,7 +400,7 @@ class NonlinearRVE:
         for iteration in range(self.max_iterations + 1):
             sigma, C, new_histories = self._evaluate(self._point_strains(macro, w), histories)
             reduced, scale = self._residual(sigma)
-            norm = float(np.linalg.norm(reduced))
+            norm = float(np.sqrt(self._sum(reduced @ reduced)))
             self.residuals.append(norm)
             if not np.isfinite(norm):
                 raise MicroSolveError("micro Newton residual is not finite")
@@ -327,7 +411,7 @@ class NonlinearRVE:
                     f"micro Newton did not converge in {self.max_iterations} iterations "
                     f"(residual {norm:.3e}, tolerance {self.rtol * scale:.3e})")
             self._factorize(C)
-            w += self._clock("linear_solves", lambda r=reduced: self.P @ self._solve(-r))
+            w += self._clock("linear_solves", lambda r=reduced: self.expand(self._solve(-r)))
         self.iterations = iteration
         self._factorize(C)
         stress, tangent = self._clock("averaging", lambda: self._averages(sigma, C, w))
@@ -351,7 +435,7 @@ class NonlinearRVE:
             self.strain_function.interpolate(self.strain_expression)
             strains = self.strain_function.x.array.reshape(self.n_points, self.n_strain).copy()
         else:
-            strains = (self.G.T @ w).reshape(self.n_points, self.n_strain)
+            strains = (self.G.T @ self._forward(w)).reshape(self.n_points, self.n_strain)
             strains /= self.weights[:, None]
             strains += macro
         self.timings["residual"] += time.perf_counter() - start
@@ -376,7 +460,9 @@ class NonlinearRVE:
                 s = s[:, PLANE_STRAIN_COMPONENTS]
                 c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
             sigma[rows], C[rows] = s, c
-        check_finite(sigma, C)
+        finite = bool(np.all(np.isfinite(sigma)) and np.all(np.isfinite(C)))
+        if not self.comm.allreduce(finite, op=MPI.LAND):  # on every rank of the group
+            raise MicroSolveError("micro law result is not finite (NaN or inf)")
         self.timings["laws"] += time.perf_counter() - start
         return sigma, C, new_histories
 
@@ -396,9 +482,9 @@ class NonlinearRVE:
             reduced = self.solver.b.array.copy()
             reduced[self.pin] = 0.0
         else:
-            full = self.G @ sigma.ravel()
-            scale = float(np.linalg.norm(full))
-            reduced = self.PT @ full
+            full = self._accumulate(self.G @ sigma.ravel())
+            scale = float(np.sqrt(self._sum(full @ full)))
+            reduced = self.reduce(full)
         self.timings["residual"] += time.perf_counter() - start
         return reduced, scale
 
@@ -408,7 +494,7 @@ class NonlinearRVE:
         from petsc4py import PETSc
 
         flat = C.ravel()
-        if np.array_equal(flat, self._factored):
+        if not self.comm.allreduce(not np.array_equal(flat, self._factored), op=MPI.LOR):
             return
         start = time.perf_counter()
         self.C_function.x.array[:] = flat
@@ -437,13 +523,16 @@ class NonlinearRVE:
         if self.averaging == "reference":
             return self._reference_averages(sigma, C)
         n = self.n_strain
-        stress = self.weights @ sigma / self.volume
-        A0 = np.einsum("p,pij->ij", self.weights, C)
-        F = self.G @ C.reshape(-1, n)  # column k: G (C e_k)
+        F = self.G @ C.reshape(-1, n)  # column k: G (C e_k), this rank's cells
         H = self.G @ C.transpose(0, 2, 1).reshape(-1, n)  # column i: G (Cᵀ e_i)
-        rhs = self.PT @ F
-        X = np.column_stack([-self._solve(rhs[:, k]) for k in range(n)])
-        return stress, (A0 + H.T @ (self.P @ X)) / self.volume
+        W = np.column_stack([  # P X on the local dofs, X = -K⁻¹ Pᵀ F
+            self._forward(self.expand(-self._solve(self.reduce(self._accumulate(F[:, k])))))
+            for k in range(n)])
+        local = np.zeros((n + 1, n))
+        local[0] = self.weights @ sigma
+        local[1:] = np.einsum("p,pij->ij", self.weights, C) + H.T @ W
+        total = self._sum(local) / self.volume
+        return total[0], total[1:]
 
     def _reference_averages(self, sigma: NDArray, C: NDArray) -> tuple[NDArray, NDArray]:
         import dolfinx_mpc
@@ -473,5 +562,50 @@ class NonlinearRVE:
         return stress / self.volume, (A0 + H.T @ dW) / self.volume
 
     def destroy(self) -> None:
-        """Free the PETSc objects (matrix, vectors, solver)."""
+        """Free the PETSc objects (matrices, vectors, solver)."""
         self.solver.destroy()
+        for obj in (self.P, self._x, self._y):
+            obj.destroy()
+
+
+class _PeriodicJacobian(_LUSolver):
+    """The Jacobian with w periodic (dolfinx_mpc) and w = 0 at the owned interior node nearest
+    the cell centre over all ranks (ties: lowest global index); MUMPS LU on the mesh's comm."""
+
+    def __init__(self, rve: NonlinearRVE) -> None:
+        import dolfinx_mpc
+        from dolfinx import fem
+
+        lattice, V = rve.lattice, rve.V
+        gdim = len(lattice.origin)
+
+        def slave(x):  # the sides opposite the origin ("right", "top", "front")
+            return np.any(np.isclose(lattice.fractional(x), 1.0, atol=1e-8), axis=0)
+
+        def to_master(x):  # shift back by every cell vector whose side the point is on
+            on_far_side = np.isclose(lattice.fractional(x), 1.0, atol=1e-8)
+            y = x.copy()
+            y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
+            return y
+
+        # Inside, so it is nobody's master (dolfinx_mpc would add slave rows into its row).
+        index_map = V.dofmap.index_map
+        owned = index_map.size_local
+        points = V.tabulate_dof_coordinates()[:owned].T
+        distance = np.linalg.norm(
+            points[:gdim] - (lattice.origin + lattice.vectors.sum(axis=0) / 2)[:, None], axis=0)
+        distance[lattice.on_boundary(points)] = np.inf
+        mine = int(np.argmin(distance))
+        _, pin = rve.comm.allreduce(
+            (float(distance[mine]), int(index_map.local_to_global(np.array([mine]))[0])),
+            op=MPI.MIN)
+        every = index_map.local_to_global(
+            np.arange(owned + index_map.num_ghosts, dtype=np.int32))
+        blocks = np.flatnonzero(every == pin).astype(np.int32)  # owned or ghost copy
+        self.bcs = [fem.dirichletbc(np.zeros(gdim), blocks, V)]
+        self.mpc = dolfinx_mpc.MultiPointConstraint(V)
+        self.mpc.create_periodic_constraint_geometrical(V, slave, to_master, self.bcs)
+        self.mpc.finalize()
+        self.function = fem.Function(self.mpc.function_space)
+        A = dolfinx_mpc.assemble_matrix(rve.a, self.mpc, bcs=self.bcs)
+        super().__init__(A, rve.comm)

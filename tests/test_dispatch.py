@@ -119,8 +119,6 @@ def test_plan_moves_nothing_when_already_balanced():
             assert all(np.all(p == r) for r, p in enumerate(plan))
 
 
-@pytest.mark.xfail(strict=True, reason="balance_plan compares cumsum(cost) <= mean without a "
-                   "tolerance: equal loads whose float sums differ in the last bit move points")
 def test_plan_moves_nothing_for_equal_loads_with_rounding():
     costs = [np.array([0.8, 0.36, 0.99, 0.94, 0.28]), np.array([0.99, 0.36, 0.94, 0.8, 0.28]),
              np.array([0.94, 0.36, 0.28, 0.8, 0.99])]  # the same five costs on three ranks
@@ -140,9 +138,6 @@ def _global_max_error(comm, results, strains, states) -> float:
     return comm.allreduce(error, op=MPI.MAX)
 
 
-@pytest.mark.xfail(strict=True, reason="fe2/dispatch.py Dispatcher._solve_balanced builds "
-                   "work_states from the strains ([s for s, _ in incoming]); fix: [s for _, s in "
-                   "incoming], then remove this mark")
 def test_balanced_dispatch_equals_static_and_solves_every_point_once():
     comm = MPI.COMM_WORLD
     strains, states = uneven_points(comm)
