@@ -34,7 +34,7 @@ from fe2.mesh import (
     side_centroid,
 )
 
-__all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of"]
+__all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of", "periodic_constraint"]
 
 BOUNDARY_CONDITIONS = ("periodic", "affine", "minimal")
 _ids = itertools.count()
@@ -307,30 +307,7 @@ class _PeriodicSolver(_LUSolver):
         import dolfinx_mpc
         from dolfinx import fem
 
-        lattice = rve.lattice
-        gdim = len(lattice.origin)
-
-        def slave(x):  # the sides opposite the origin ("right", "top", "front")
-            return np.any(np.isclose(lattice.fractional(x), 1.0, atol=1e-8), axis=0)
-
-        def to_master(x):  # shift back by every cell vector whose side the point is on
-            on_far_side = np.isclose(lattice.fractional(x), 1.0, atol=1e-8)
-            y = x.copy()
-            y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
-            return y
-
-        # Pin the dof nearest the cell centre (inside, so it is nobody's master: dolfinx_mpc
-        # would add slave rows into a pinned master's row).
-        points = rve.V.tabulate_dof_coordinates().T
-        inside = ~lattice.on_boundary(points)
-        centre = lattice.origin + lattice.vectors.sum(axis=0) / 2
-        distance = np.linalg.norm(points[:gdim] - centre[:, None], axis=0)
-        distance[~inside] = np.inf
-        pin = np.array([np.argmin(distance)], dtype=np.int32)
-        self.bcs = [fem.dirichletbc(_zero(rve), pin, rve.V)]
-        self.mpc = dolfinx_mpc.MultiPointConstraint(rve.V)
-        self.mpc.create_periodic_constraint_geometrical(rve.V, slave, to_master, self.bcs)
-        self.mpc.finalize()
+        self.bcs, self.mpc = periodic_constraint(rve.V, rve.lattice, _zero(rve))
         self.rve = rve
         self.function = fem.Function(self.mpc.function_space)
         A = dolfinx_mpc.assemble_matrix(rve.a, self.mpc, bcs=self.bcs)
@@ -347,6 +324,50 @@ class _PeriodicSolver(_LUSolver):
         self.function.x.array[:] = self.solve_vec(self.b)
         self.mpc.backsubstitution(self.function)
         return self.function.x.array.copy()
+
+
+def periodic_constraint(V, lattice: Lattice, zero):
+    """The periodic constraint of a cell problem: ([pin condition], finalized dolfinx_mpc
+    MultiPointConstraint).
+
+    Dofs on the sides opposite the origin ("right", "top", "front") are slaves of their images
+    shifted back by the cell vectors. The translation is removed by ``w = zero`` at the owned
+    interior dof nearest the cell centre over all ranks of V's mesh (ties: lowest global index);
+    inside, so it is nobody's master (dolfinx_mpc would add slave rows into its row). Works on
+    one rank and on a mesh distributed over several (collective then).
+    """
+    import dolfinx_mpc
+    from dolfinx import fem
+
+    gdim = len(lattice.origin)
+
+    def slave(x):
+        return np.any(np.isclose(lattice.fractional(x), 1.0, atol=1e-8), axis=0)
+
+    def to_master(x):  # shift back by every cell vector whose side the point is on
+        on_far_side = np.isclose(lattice.fractional(x), 1.0, atol=1e-8)
+        y = x.copy()
+        y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
+        return y
+
+    index_map = V.dofmap.index_map
+    owned = index_map.size_local
+    points = V.tabulate_dof_coordinates()[:owned].T
+    centre = lattice.origin + lattice.vectors.sum(axis=0) / 2
+    distance = np.linalg.norm(points[:gdim] - centre[:, None], axis=0)
+    distance[lattice.on_boundary(points)] = np.inf
+    mine = int(np.argmin(distance)) if owned else 0
+    candidate = (float(distance[mine]) if owned else np.inf,
+                 int(index_map.local_to_global(np.array([mine], dtype=np.int32))[0])
+                 if owned else np.iinfo(np.int64).max)
+    _, pin = V.mesh.comm.allreduce(candidate, op=MPI.MIN)
+    every = index_map.local_to_global(np.arange(owned + index_map.num_ghosts, dtype=np.int32))
+    blocks = np.flatnonzero(every == pin).astype(np.int32)  # the owned or a ghost copy
+    bcs = [fem.dirichletbc(zero, blocks, V)]
+    mpc = dolfinx_mpc.MultiPointConstraint(V)
+    mpc.create_periodic_constraint_geometrical(V, slave, to_master, bcs)
+    mpc.finalize()
+    return bcs, mpc
 
 
 class _MinimalSolver(_LUSolver):

@@ -45,7 +45,7 @@ from fe2.laws import PointLaw
 from fe2.mandel import n_mandel, ufl_mandel
 from fe2.mesh import MeshData
 from fe2.micro import MicroSolveError, check_finite
-from fe2.rve import _active_part, _LUSolver, _phase_volumes, lattice_of
+from fe2.rve import _active_part, _LUSolver, _phase_volumes, lattice_of, periodic_constraint
 
 __all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
 
@@ -569,43 +569,15 @@ class NonlinearRVE:
 
 
 class _PeriodicJacobian(_LUSolver):
-    """The Jacobian with w periodic (dolfinx_mpc) and w = 0 at the owned interior node nearest
-    the cell centre over all ranks (ties: lowest global index); MUMPS LU on the mesh's comm."""
+    """The Jacobian with the periodic constraint of fe2.rve.periodic_constraint; MUMPS LU on
+    the mesh's communicator."""
 
     def __init__(self, rve: NonlinearRVE) -> None:
         import dolfinx_mpc
         from dolfinx import fem
 
-        lattice, V = rve.lattice, rve.V
-        gdim = len(lattice.origin)
-
-        def slave(x):  # the sides opposite the origin ("right", "top", "front")
-            return np.any(np.isclose(lattice.fractional(x), 1.0, atol=1e-8), axis=0)
-
-        def to_master(x):  # shift back by every cell vector whose side the point is on
-            on_far_side = np.isclose(lattice.fractional(x), 1.0, atol=1e-8)
-            y = x.copy()
-            y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
-            return y
-
-        # Inside, so it is nobody's master (dolfinx_mpc would add slave rows into its row).
-        index_map = V.dofmap.index_map
-        owned = index_map.size_local
-        points = V.tabulate_dof_coordinates()[:owned].T
-        distance = np.linalg.norm(
-            points[:gdim] - (lattice.origin + lattice.vectors.sum(axis=0) / 2)[:, None], axis=0)
-        distance[lattice.on_boundary(points)] = np.inf
-        mine = int(np.argmin(distance))
-        _, pin = rve.comm.allreduce(
-            (float(distance[mine]), int(index_map.local_to_global(np.array([mine]))[0])),
-            op=MPI.MIN)
-        every = index_map.local_to_global(
-            np.arange(owned + index_map.num_ghosts, dtype=np.int32))
-        blocks = np.flatnonzero(every == pin).astype(np.int32)  # owned or ghost copy
-        self.bcs = [fem.dirichletbc(np.zeros(gdim), blocks, V)]
-        self.mpc = dolfinx_mpc.MultiPointConstraint(V)
-        self.mpc.create_periodic_constraint_geometrical(V, slave, to_master, self.bcs)
-        self.mpc.finalize()
+        self.bcs, self.mpc = periodic_constraint(rve.V, rve.lattice,
+                                                 np.zeros(len(rve.lattice.origin)))
         self.function = fem.Function(self.mpc.function_space)
         A = dolfinx_mpc.assemble_matrix(rve.a, self.mpc, bcs=self.bcs)
         super().__init__(A, rve.comm)

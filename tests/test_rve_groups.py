@@ -1,8 +1,11 @@
 """Large RVEs solved by a group of ranks: a NonlinearRVE distributed over two ranks, and an FE²
-run whose RVEs are solved by groups of two ranks, give the one-rank results. Run under
-``mpirun -n 2`` (skipped serially)."""
+run whose RVEs are solved by groups of two ranks, give the one-rank results (under
+``mpirun -n 2``; skipped serially), and so does a run on four oversubscribed ranks started by
+the serial suite."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from fe2.rve_nonlinear import NonlinearRVE
 MATRIX, FIBRE = (50e3, 0.2), (210e3, 0.3)  # E, ν as in test_rve_nonlinear.py
 PLASTIC = np.array([8e-3, -2e-3, 12e-3])  # every matrix point of rve_square yields
 
-pytestmark = pytest.mark.skipif(MPI.COMM_WORLD.size < 2, reason="needs 2 MPI ranks")
+needs_two_ranks = pytest.mark.skipif(MPI.COMM_WORLD.size < 2, reason="needs 2 MPI ranks")
 
 
 def _pair() -> MPI.Comm:
@@ -34,6 +37,7 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+@needs_two_ranks
 @pytest.mark.parametrize("degree", [1, 2])
 def test_rve_on_two_ranks_equals_one_rank(meshed, degree):
     pair = _pair()
@@ -79,6 +83,7 @@ def _with_parallel(case, table: str):
     return path
 
 
+@needs_two_ranks
 def test_fe2_run_with_rve_groups_equals_one_rank_rves(shared_tmp):
     """FE² with every RVE solved by both ranks (rve_ranks = 2) equals FE² with one RVE per
     rank: the reaction curve, the field and the micro states' plastic strain (relative 1e-10,
@@ -109,6 +114,7 @@ def test_fe2_run_with_rve_groups_equals_one_rank_rves(shared_tmp):
                               float(np.max(plastic1, initial=0.0)), op=MPI.MAX)
 
 
+@needs_two_ranks
 def test_rve_groups_need_equal_groups_and_no_balance(shared_tmp):
     """Bad [parallel] settings are clear config errors on every rank."""
     from test_fe2_run import _case
@@ -122,3 +128,36 @@ def test_rve_groups_need_equal_groups_and_no_balance(shared_tmp):
     config = load_run_config(_with_parallel(case, "rve_ranks = 3"))
     with pytest.raises(ConfigError, match="do not split into groups of 3"):
         build_micro_model(config, MPI.COMM_WORLD)
+
+
+@pytest.mark.serial
+@pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="starts its own mpirun")
+@pytest.mark.parametrize("parallel", ["", "rve_ranks = 2"])
+def test_four_oversubscribed_ranks_equal_one_rank(shared_tmp, parallel):
+    """``mpirun -n 4`` on 2 cores (oversubscribed), with one RVE per rank or one RVE per pair
+    of ranks, gives the serial reaction curve (relative 1e-8 as the 2-rank test of
+    test_fe2_run.py: the macro LU sums in another order; issue 5)."""
+    import json
+    import os
+    import subprocess
+
+    from conftest import REPO
+    from test_fe2_run import _case, _reactions, _run
+
+    case = _case(shared_tmp, "four")
+    serial = _run(case, shared_tmp / "four_serial")
+    if parallel:
+        case = _with_parallel(case, parallel)
+    out = shared_tmp / "four_ranks"
+    done = subprocess.run(["mpirun", "-n", "4", "--oversubscribe", sys.executable, "-m", "fe2",
+                           "run", str(case), "--out", str(out), "--quiet"], cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ranks"] == 4 and summary["status"] == "completed"
+    assert summary["micro"]["rve_ranks"] == (2 if parallel else 1)
+    a, b = _reactions(summary), _reactions(serial.summary)
+    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-8, atol=0)
+    for step in summary["steps"]:  # one solve per point and iteration over the 4 ranks
+        assert step["rve_solves"] == [summary["quadrature_points"]] * len(step["residuals"])
