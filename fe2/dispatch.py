@@ -115,9 +115,9 @@ class Dispatcher:
         else:
             result, stats = self._solve_balanced(plan, strains, states)
         self._costs = result.costs
-        failures = [m for m in self.comm.allgather(result.message) if m]
-        return Evaluation(result.stress, result.tangent, result.states, not failures,
-                          failures[0] if failures else "", stats)
+        message = _first_message(self.comm, result.message)
+        return Evaluation(result.stress, result.tangent, result.states, not message, message,
+                          stats)
 
     def _plan(self, n_points: int) -> list[NDArray] | None:
         if self._costs is None or len(self._costs) != n_points:
@@ -143,6 +143,14 @@ class Dispatcher:
         stats.sent = len(strains) - len(outgoing[rank])
         stats.received = len(work_strains) - len(outgoing[rank])
         return result, stats
+
+
+def _first_message(comm: MPI.Comm, message: str) -> str:
+    """The failure message of the lowest failing rank ("" if none), on every rank; two
+    reductions and a broadcast only when something failed, so the cost does not grow with
+    the number of ranks."""
+    first = comm.allreduce(comm.rank if message else comm.size, op=MPI.MIN)
+    return "" if first == comm.size else comm.bcast(message, root=first)
 
 
 @dataclass
