@@ -86,6 +86,7 @@ class StepResult:
     times: dict[str, float] = field(default_factory=dict)  # this rank, seconds
     local_solves: int = 0  # this rank (with balancing: solved here, whoever owns the point)
     local_micro_iterations: int = 0  # this rank
+    local_solve_time: float = 0.0  # this rank, seconds inside micro solves (no waiting)
 
     @property
     def iterations(self) -> int:
@@ -240,6 +241,7 @@ class MacroProblem:
             stats = evaluation.stats
             result.local_solves += stats.solves
             result.local_micro_iterations += stats.micro_iterations
+            result.local_solve_time += stats.micro_time
             result.rve_solves.append(self.comm.allreduce(stats.solves))
             result.micro_iterations += self.comm.allreduce(stats.micro_iterations)
             if not evaluation.ok:

@@ -262,7 +262,8 @@ class _Recorder:
             "increments": result.increments, "rve_solves": result.rve_solves,
             "micro_iterations": result.micro_iterations, "wall_time_s": wall,
             "time_s": {k: max(v) for k, v in times.items()},
-            "micro_time_per_rank_s": times["micro"],
+            "micro_time_per_rank_s": times["micro"],  # includes waiting for the slowest
+            "micro_solve_time_per_rank_s": comm.allgather(result.local_solve_time),
             "rve_solves_per_rank": comm.allgather(result.local_solves),
             "micro_iterations_per_rank": comm.allgather(result.local_micro_iterations)})
         self.summary["load_factor"] = state.load_factor
@@ -437,13 +438,15 @@ def timing_table(summary: dict[str, Any], ranks: int) -> str:
     totals = {k: sum(s["time_s"][k] for s in steps) for k in PHASES}
     wall = sum(s["wall_time_s"] for s in steps)
     solves = sum(sum(s["rve_solves"]) for s in steps)
-    micro = [sum(s["micro_time_per_rank_s"][r] for s in steps) for r in range(ranks)]
+    # Only steps run on this many ranks count (a restarted run may have had other ranks).
+    micro = np.sum([s["micro_solve_time_per_rank_s"] for s in steps
+                    if len(s.get("micro_solve_time_per_rank_s", ())) == ranks], axis=0)
     lines = [f"{'phase':<12}{'time [s]':>10}{'share':>8}"]
     for name, value in totals.items():
         lines.append(f"{name:<12}{value:>10.2f}{value / wall if wall else 0:>8.1%}")
     lines.append(f"{'wall':<12}{wall:>10.2f}")
     lines.append(f"setup {summary.get('setup_time_s', 0):.2f} s; {len(steps)} steps; "
                  f"{solves} RVE solves on {ranks} rank(s)"
-                 + (f"; micro time max/mean over ranks {max(micro) / np.mean(micro):.2f}"
-                    if ranks > 1 and np.mean(micro) > 0 else ""))
+                 + (f"; micro solve time max/mean over ranks {max(micro) / np.mean(micro):.2f}"
+                    if ranks > 1 and np.size(micro) == ranks and np.mean(micro) > 0 else ""))
     return "\n".join(lines)

@@ -267,3 +267,19 @@ def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
     done = subprocess.run([sys.executable, "-m", "fe2", "run", str(case), "--quiet", "--out",
                            str(shared_tmp / "bad")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_timing_table_reports_solve_imbalance_across_a_restart_on_other_ranks():
+    """The imbalance line uses the measured solve seconds of the steps run on the current
+    number of ranks (a restart may change it); exact arithmetic on made-up steps."""
+    from fe2.run import PHASES, timing_table
+
+    def step(solve_times):
+        return {"time_s": dict.fromkeys(PHASES, 1.0), "wall_time_s": 5.0, "rve_solves": [4],
+                "micro_solve_time_per_rank_s": solve_times}
+
+    summary = {"steps": [step([9.0]), step([3.0, 1.0]), step([3.0, 1.0])], "setup_time_s": 0.5}
+    table = timing_table(summary, 2)
+    assert "3 steps; 12 RVE solves on 2 rank(s)" in table
+    assert "max/mean over ranks 1.50" in table  # 6 / mean(6, 2)
+    assert "max/mean" not in timing_table(summary, 3)  # no step ran on 3 ranks
