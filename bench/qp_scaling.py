@@ -42,6 +42,7 @@ from fe2.dispatch import Dispatcher, balance_plan
 from fe2.laws import Elastic, J2Plasticity
 from fe2.mesh import load_mesh
 from fe2.meshing import MeshOptions, mesh_files
+from fe2.physics import Mechanics
 from fe2.rve_nonlinear import NonlinearRVE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +178,7 @@ def macro_solve(n_qp: int, comm: MPI.Comm) -> dict[str, float]:
     options["qp_macro_cg_ksp_rtol"] = 1e-8
     options["qp_macro_cg_pc_type"] = "gamg"
     cg.setFromOptions()
-    A.setNearNullSpace(_rigid_body_modes(V, A))
+    A.setNearNullSpace(Mechanics().near_nullspace(V))  # as fe2.macro's iterative solver
     cg.setOperators(A)
     x.set(0.0)
     clock("cg_setup", lambda: cg.getPC().setUp())
@@ -188,24 +189,6 @@ def macro_solve(n_qp: int, comm: MPI.Comm) -> dict[str, float]:
     for obj in (lu, cg, A, b, x, reference):
         obj.destroy()
     return times
-
-
-def _rigid_body_modes(V, A):
-    """The three plane rigid-body modes of V, orthonormalized, as a PETSc near-nullspace."""
-    from petsc4py import PETSc
-
-    n_local = V.dofmap.index_map.size_local
-    x = V.tabulate_dof_coordinates()[:n_local]
-    modes = [A.createVecLeft() for _ in range(3)]
-    values = np.zeros((3, n_local, 2))
-    values[0, :, 0] = values[1, :, 1] = 1.0
-    values[2, :, 0], values[2, :, 1] = -x[:, 1], x[:, 0]
-    for i, mode in enumerate(modes):
-        mode.array[:] = values[i].ravel()
-        for previous in modes[:i]:
-            mode.axpy(-mode.dot(previous), previous)
-        mode.normalize()
-    return PETSc.NullSpace().create(vectors=modes, comm=V.mesh.comm)
 
 
 def main() -> None:

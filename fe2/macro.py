@@ -60,16 +60,31 @@ class Reaction:
     component: int | None
 
 
+LINEAR_SOLVERS = ("lu", "iterative")
+
+
 @dataclass(frozen=True)
 class NewtonSettings:
     """Macro Newton: converged when ‖R‖ ≤ max(atol, rtol·‖R₀‖) (R₀: first residual of the
     step, with the lifted new boundary values; Dirichlet rows are not counted) or when the
-    increment ‖du‖ ≤ stol·‖u‖; at most ``max_iterations`` solves."""
+    increment ‖du‖ ≤ stol·‖u‖; at most ``max_iterations`` solves.
+
+    ``linear_solver``: "lu" (MUMPS, parallel direct) or "iterative" (GMRES preconditioned by
+    PETSc's algebraic multigrid GAMG with the physics' near-nullspace, e.g. the rigid-body
+    modes, to the relative tolerance ``linear_rtol``): linear cost in the number of macro dofs,
+    for macro problems too large for a direct solver (docs/performance.md)."""
 
     rtol: float = 1e-8
     atol: float = 0.0
     stol: float = 1e-13
     max_iterations: int = 15
+    linear_solver: str = "lu"
+    linear_rtol: float = 1e-10
+
+    def __post_init__(self) -> None:
+        if self.linear_solver not in LINEAR_SOLVERS:
+            raise ValueError(f"linear_solver = {self.linear_solver!r}: use one of "
+                             f"{', '.join(LINEAR_SOLVERS)}")
 
 
 @dataclass
@@ -216,9 +231,17 @@ class MacroProblem:
         self._ksp = PETSc.KSP().create(self.comm)
         self._ksp.setOptionsPrefix("fe2_macro_")
         self._ksp.setOperators(self._A)
-        self._ksp.setType("preonly")
-        self._ksp.getPC().setType("lu")
-        self._ksp.getPC().setFactorSolverType("mumps")
+        if self.newton.linear_solver == "lu":
+            self._ksp.setType("preonly")
+            self._ksp.getPC().setType("lu")
+            self._ksp.getPC().setFactorSolverType("mumps")
+        else:
+            nullspace = self.physics.near_nullspace(self.V)
+            if nullspace is not None:
+                self._A.setNearNullSpace(nullspace)
+            self._ksp.setType("gmres")
+            self._ksp.setTolerances(rtol=self.newton.linear_rtol, atol=0.0, max_it=1000)
+            self._ksp.getPC().setType("gamg")
         self._ksp.setFromOptions()
 
     # ------------------------------------------------------------------ Newton
@@ -267,6 +290,9 @@ class MacroProblem:
             start = time.perf_counter()
             increment = self._solve_increment()
             times["solve"] += time.perf_counter() - start
+            if not np.isfinite(increment):
+                return self._failed(result, "the macro linear solve failed (PETSc reason "
+                                            f"{self._ksp.getConvergedReason()})")
             result.increments.append(increment)
         return self._failed(result, f"Newton did not converge in {self.newton.max_iterations} "
                                     f"iterations (residuals {_short(result.residuals)})")
@@ -300,7 +326,11 @@ class MacroProblem:
         self._A.assemble()
 
     def _solve_increment(self) -> float:
+        """Solve for the increment and update the field; inf if the solver failed (the
+        converged reason is the same on every rank)."""
         self._ksp.solve(self._b, self._du)
+        if self._ksp.getConvergedReason() < 0:
+            return float("inf")
         self.u.x.petsc_vec.axpy(-1.0, self._du)
         self.u.x.scatter_forward()
         return self._du.norm()

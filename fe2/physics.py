@@ -50,6 +50,26 @@ class Mechanics:
     def test_strain(self, v):
         return self.strain(v)
 
+    def near_nullspace(self, V):
+        """The rigid-body modes of V (3 in 2D, 6 in 3D), orthonormalized, as a PETSc
+        NullSpace: what algebraic multigrid needs to coarsen elasticity well."""
+        from dolfinx import la
+        from petsc4py import PETSc
+
+        gdim = V.mesh.geometry.dim
+        n_owned = V.dofmap.index_map.size_local
+        x = V.tabulate_dof_coordinates()[:n_owned, :gdim]
+        modes = [la.vector(V.dofmap.index_map, gdim) for _ in range(3 if gdim == 2 else 6)]
+        values = [mode.array[: n_owned * gdim].reshape(n_owned, gdim) for mode in modes]
+        for i in range(gdim):  # translations
+            values[i][:, i] = 1.0
+        rotations = [(0, 1)] if gdim == 2 else [(0, 1), (1, 2), (2, 0)]
+        for k, (i, j) in enumerate(rotations):  # rotations in the (i, j) planes
+            values[gdim + k][:, i], values[gdim + k][:, j] = -x[:, j], x[:, i]
+        la.orthonormalize(modes)
+        basis = [mode.petsc_vec.copy() for mode in modes]  # own memory: outlive ``modes``
+        return PETSc.NullSpace().create(vectors=basis, comm=V.mesh.comm)
+
 
 @dataclass(frozen=True)
 class Transport:
@@ -83,6 +103,10 @@ class Transport:
         import ufl
 
         return ufl.grad(v)
+
+    def near_nullspace(self, V):
+        """None: the constant, the near-nullspace of a scalar problem, is multigrid's default."""
+        return None
 
 
 PHYSICS = {"mechanics": Mechanics, "transport": Transport}

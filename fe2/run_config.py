@@ -224,10 +224,12 @@ class _RunReader(TableReader):
         values = {}
         for f in fields(cls):
             if f.name in table:
-                values[f.name] = (self.integer(table, section, f.name, 0, minimum=1)
-                                  if isinstance(f.default, int) and not isinstance(
-                                      f.default, bool)
-                                  else self.number(table, section, f.name, 0.0))
+                if isinstance(f.default, str):
+                    values[f.name] = self.string(table, section, f.name)
+                elif isinstance(f.default, int) and not isinstance(f.default, bool):
+                    values[f.name] = self.integer(table, section, f.name, 0, minimum=1)
+                else:
+                    values[f.name] = self.number(table, section, f.name, 0.0)
         try:
             return cls(**values)
         except ValueError as error:
