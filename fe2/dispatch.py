@@ -90,7 +90,7 @@ class Dispatcher:
     """
 
     def __init__(self, comm: MPI.Comm, model: MicroModel, balance: bool = False) -> None:
-        if balance and isinstance(model, GroupedRVE) and model.group.size > 1:
+        if balance and isinstance(model, GroupedRVE):
             raise ValueError("balancing moves single points between ranks; it does not apply "
                              "to RVEs solved by groups of ranks")
         self.comm, self.model, self.balance = comm, model, balance
@@ -146,9 +146,8 @@ class Dispatcher:
 
 
 def _first_message(comm: MPI.Comm, message: str) -> str:
-    """The failure message of the lowest failing rank ("" if none), on every rank; two
-    reductions and a broadcast only when something failed, so the cost does not grow with
-    the number of ranks."""
+    """The failure message of the lowest failing rank ("" if none), on every rank: one
+    reduction, and a broadcast only when something failed (no per-rank list to gather)."""
     first = comm.allreduce(comm.rank if message else comm.size, op=MPI.MIN)
     return "" if first == comm.size else comm.bcast(message, root=first)
 
@@ -210,11 +209,11 @@ def _solve_group(model: GroupedRVE, strains: NDArray, states: NDArray) -> _Point
     group; a failure stops every rank of the group at the same point)."""
     every_strain, pieces, counts = model.gather_points(strains, states)
     solved = _solve_points(model.model, every_strain, pieces)
-    start = int(np.sum(counts[: model.group.rank]))
-    result = solved.slice(start, start + len(strains))
+    rows = model.own_rows(counts)
+    result = solved.slice(rows.start, rows.stop)
     result.states = model.scatter_states(solved.states, counts)
-    result.stats = DispatchStats(
-        solves=int(np.clip(solved.stats.solves - start, 0, len(strains))),
+    result.stats = DispatchStats(  # the solves stop at the first failure, for all ranks
+        solves=int(np.clip(solved.stats.solves - rows.start, 0, len(strains))),
         micro_iterations=int(result.iterations.sum()),
         micro_time=solved.stats.micro_time)  # this rank took part in every solve
     return result

@@ -45,11 +45,16 @@ class MicroModel(Protocol):
         ...
 
 
-def check_finite(*arrays: NDArray) -> None:
-    """Raise MicroSolveError if any array holds NaN or inf."""
-    for array in arrays:
-        if not np.all(np.isfinite(array)):
-            raise MicroSolveError("micro result is not finite (NaN or inf)")
+def check_finite(*arrays: NDArray, comm=None) -> None:
+    """Raise MicroSolveError if any array holds NaN or inf; with ``comm`` (an RVE distributed
+    over a group of ranks) on every rank of ``comm`` if it happens on any."""
+    finite = all(bool(np.all(np.isfinite(array))) for array in arrays)
+    if comm is not None:
+        from mpi4py import MPI
+
+        finite = comm.allreduce(finite, op=MPI.LAND)
+    if not finite:
+        raise MicroSolveError("micro result is not finite (NaN or inf)")
 
 
 class HomogenizedModel:

@@ -71,31 +71,38 @@ class GroupedRVE:
     def gather_points(self, strains: NDArray, states: NDArray) -> tuple[NDArray, NDArray, list]:
         """The strains of every point of the group (in group rank order, the same on every
         rank), this rank's state pieces of them, and the number of points of each rank."""
-        group = self.group
-        counts = group.allgather(len(strains))
-        every_strain = np.concatenate(group.allgather(np.asarray(strains, dtype=float)))
-        outgoing = [np.ascontiguousarray(states[:, self.offsets[r]:self.offsets[r + 1]])
-                    for r in range(group.size)]
-        pieces = np.concatenate(group.alltoall(outgoing))
+        every_strain = np.concatenate(self.group.allgather(np.asarray(strains, dtype=float)))
+        pieces, counts = self.gather_pieces(states)
         return every_strain.reshape(-1, self.n_strain), pieces, counts
+
+    def gather_pieces(self, states: NDArray) -> tuple[NDArray, list]:
+        """This rank's pieces of the group states of every point of the group (in group rank
+        order) and the number of points of each rank."""
+        outgoing = [np.ascontiguousarray(states[:, self.offsets[r]:self.offsets[r + 1]])
+                    for r in range(self.group.size)]
+        return np.concatenate(self.group.alltoall(outgoing)), self.group.allgather(len(states))
 
     def scatter_states(self, pieces: NDArray, counts: list[int]) -> NDArray:
         """Group states of this rank's points from every rank's pieces of all group points
-        (the inverse of :meth:`gather_points`)."""
+        (the inverse of :meth:`gather_pieces`)."""
         bounds = np.concatenate([[0], np.cumsum(counts)])
         outgoing = [np.ascontiguousarray(pieces[bounds[r]:bounds[r + 1]])
                     for r in range(self.group.size)]
         return np.concatenate(self.group.alltoall(outgoing), axis=1)
+
+    def own_rows(self, counts: list[int]) -> slice:
+        """This rank's points among all the group's points (group rank order)."""
+        start = int(np.sum(counts[: self.group.rank]))
+        return slice(start, start + counts[self.group.rank])
 
     def point_outputs(self, states: NDArray) -> dict[str, NDArray]:
         """The model's per-point outputs for this rank's points (collective over the group)."""
         outputs = getattr(self.model, "point_outputs", None)
         if outputs is None:
             return {}
-        _, pieces, counts = self.gather_points(np.zeros((len(states), self.n_strain)), states)
-        start = int(np.sum(counts[: self.group.rank]))
-        return {name: np.asarray(values)[start:start + len(states)]
-                for name, values in outputs(pieces).items()}
+        pieces, counts = self.gather_pieces(states)
+        rows = self.own_rows(counts)
+        return {name: np.asarray(values)[rows] for name, values in outputs(pieces).items()}
 
     def destroy(self) -> None:
         self.model.destroy()

@@ -45,7 +45,7 @@ from fe2.laws import PointLaw
 from fe2.mandel import n_mandel, ufl_mandel
 from fe2.mesh import MeshData
 from fe2.micro import MicroSolveError, check_finite
-from fe2.rve import _active_part, _LUSolver, _phase_volumes, lattice_of, periodic_constraint
+from fe2.rve import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
 
 __all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
 
@@ -189,7 +189,7 @@ class NonlinearRVE:
         self.C_function.x.array[:] = self._evaluate(zero_strain, self._histories(
             self.initial_state()))[1].ravel()
         self.a = fem.form(ufl.inner(ufl.dot(self.C_function, strain(dw)), strain(v)) * self.dx)
-        self.solver = _PeriodicJacobian(self)
+        self.solver = _PeriodicSolver(self)
         self._factored = self.C_function.x.array.copy()
         # Owned copies only; the reduced residual is zero there. (dolfinx 0.9 counts a ghost
         # as owned in dof_indices() when the condition was given block indices, so compare.)
@@ -460,9 +460,7 @@ class NonlinearRVE:
                 s = s[:, PLANE_STRAIN_COMPONENTS]
                 c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
             sigma[rows], C[rows] = s, c
-        finite = bool(np.all(np.isfinite(sigma)) and np.all(np.isfinite(C)))
-        if not self.comm.allreduce(finite, op=MPI.LAND):  # on every rank of the group
-            raise MicroSolveError("micro law result is not finite (NaN or inf)")
+        check_finite(sigma, C, comm=self.comm)  # on every rank of the group
         self.timings["laws"] += time.perf_counter() - start
         return sigma, C, new_histories
 
@@ -567,17 +565,3 @@ class NonlinearRVE:
         for obj in (self.P, self._x, self._y):
             obj.destroy()
 
-
-class _PeriodicJacobian(_LUSolver):
-    """The Jacobian with the periodic constraint of fe2.rve.periodic_constraint; MUMPS LU on
-    the mesh's communicator."""
-
-    def __init__(self, rve: NonlinearRVE) -> None:
-        import dolfinx_mpc
-        from dolfinx import fem
-
-        self.bcs, self.mpc = periodic_constraint(rve.V, rve.lattice,
-                                                 np.zeros(len(rve.lattice.origin)))
-        self.function = fem.Function(self.mpc.function_space)
-        A = dolfinx_mpc.assemble_matrix(rve.a, self.mpc, bcs=self.bcs)
-        super().__init__(A, rve.comm)
