@@ -5,11 +5,11 @@ PYTEST := python3 -m pytest
 
 .PHONY: demo test test-serial test-mpi check-env
 
-## demo: the FE² job of problems/plate_hole_fe2.toml on 2 ranks (a plate with a hole made of an
+## demo: the FE² job of problems/mechanics/plate_hole_fe2.toml on 2 ranks (a plate with a hole made of an
 ## elasto-plastic fibre composite, loaded past first yield), after meshing every shipped .geo
 demo:
 	$(ENV) fe2 mesh meshes/*.geo --out build/meshes
-	$(ENV) mpirun -n 2 fe2 run problems/plate_hole_fe2.toml --out build/demo
+	$(ENV) mpirun -n 2 fe2 run problems/mechanics/plate_hole_fe2.toml --out build/demo
 	@echo "demo: results in build/demo/ (field.png, load_curve.png, summary.json, fields.xdmf)"
 
 ## test: the wrapper's own checks, the whole suite serially, then its parallel part on 2 ranks

@@ -10,7 +10,7 @@ The default case is a cantilever strip clamped at one end and deflected at the o
 the clamp, and a 2-rank partition cuts the strip across its length, so one rank gets the plastic
 points (several micro Newton iterations and refactorizations each) and the other the elastic ones
 (one iteration, the factorization reused). The case runs twice on the same ranks, with
-``balance`` off and on (the same worker as bench/fe2_demo.py: fe2.run.run with every dispatcher
+``balance`` off and on (the same worker as bench/fe2_demo.py: fe2.app.run.run with every dispatcher
 call recorded per rank), and the script prints both profiles, then:
 
 - the imbalance of the micro work without/with balancing: max/mean over ranks of the seconds

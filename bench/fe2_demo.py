@@ -2,11 +2,11 @@
 
 Run (inside the software stack; mpirun is on PATH there)::
 
-    docker/env python3 bench/fe2_demo.py [--case problems/plate_hole_fe2.toml | --quick]
+    docker/env python3 bench/fe2_demo.py [--case problems/mechanics/plate_hole_fe2.toml | --quick]
                                          [--ranks 1 2] [--json build/bench/fe2_demo.json]
 
 It runs the case once per rank count, each in its own ``mpirun -n N`` subprocess that does what
-``fe2 run CASE --out DIR --quiet`` does (fe2.run.run without progress bar or figures) with one
+``fe2 run CASE --out DIR --quiet`` does (fe2.app.run.run without progress bar or figures) with one
 addition: every call of ``Dispatcher.evaluate`` is timed on every rank and the dispatcher's own
 per-rank statistics (micro solve seconds, solves, points sent/received) are written to
 ``DIR/dispatch_calls.json``. That is needed because the ``micro`` phase that summary.json records
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "problems" / "plate_hole_fe2.toml"
+DEMO = ROOT / "problems" / "mechanics" / "plate_hole_fe2.toml"
 QUICK = ROOT / "bench" / "cases" / "plate_hole_quick.toml"
 SCRATCH = ROOT / ".scratch" / "bench"
 PHASES = ("strain", "micro", "assembly", "solve", "output")
@@ -123,9 +123,9 @@ def worker(case: Path, out: Path, balance: str | None) -> None:
 
     from mpi4py import MPI
 
-    from fe2 import dispatch
-    from fe2.run import run
-    from fe2.run_config import load_run_config
+    from fe2.core import dispatch
+    from fe2.app.run import run
+    from fe2.app.run_case import load_run_config
 
     comm = MPI.COMM_WORLD
     calls: list[tuple[float, ...]] = []

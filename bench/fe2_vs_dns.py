@@ -20,7 +20,7 @@ Plane strain, linear elastic: matrix E = 1e3, ν = 0.3; fibre E = 1e4, ν = 0.2.
 Solutions:
 
 - DNS: P2 elasticity on the fully meshed specimen (macro communicator, MUMPS LU).
-- FE²: LinearRVE (periodic, P2, COMM_SELF) → HomogenizedModel → MacroProblem (P2, one load
+- FE²: LinearRVE (periodic, P2, COMM_SELF) → HomogenizedModel → Problem (P2, one load
   step) on a macro mesh that is the same for every n: squares of two triangles graded towards
   every edge, where the clamped-free corners are singular.
 
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from fe2.materials import IsotropicElastic
+from fe2.laws.materials import IsotropicElastic
 
 __all__ = ["LOADINGS", "MATERIALS", "Solution", "dns", "fe2", "macro_mesh", "mesh_specimens"]
 
@@ -77,8 +77,8 @@ def dns(path: Path, comm: MPI.Comm, loading: str = "clamped") -> Solution:
     from dolfinx import fem
     from dolfinx.fem.petsc import LinearProblem
 
-    from fe2.mandel import ufl_mandel
-    from fe2.mesh import load_mesh
+    from fe2.laws.mandel import ufl_mandel
+    from fe2.io.mesh import load_mesh
 
     start = time.perf_counter()
     data = load_mesh(path, comm)
@@ -130,12 +130,15 @@ def fe2(rve_path: Path, comm: MPI.Comm, loading: str = "clamped", cells: int = M
     """FE² with the periodic P2 RVE ``rve_path`` (COMM_SELF) on the macro mesh (``comm``)."""
     from dolfinx import mesh as dmesh
 
-    from fe2.dispatch import Dispatcher
-    from fe2.macro import Dirichlet, MacroProblem, Reaction
-    from fe2.mesh import load_mesh
-    from fe2.micro import HomogenizedModel
-    from fe2.physics import Mechanics
-    from fe2.rve import LinearRVE
+    from types import SimpleNamespace
+
+    from fe2.core.definition import MicroCoupling, StepContext
+    from fe2.core.micro import HomogenizedModel
+    from fe2.core.problem import Dirichlet, Problem, Reaction
+    from fe2.core.solvers import SolverSettings, make_solver
+    from fe2.io.mesh import load_mesh
+    from fe2.physics.mechanics import Mechanics, strain
+    from fe2.rve.linear import LinearRVE
 
     start = time.perf_counter()
     rve = LinearRVE(load_mesh(rve_path, MPI.COMM_SELF), MATERIALS, "vector", 2, "periodic")
@@ -147,12 +150,16 @@ def fe2(rve_path: Path, comm: MPI.Comm, loading: str = "clamped", cells: int = M
         return dmesh.locate_entities_boundary(mesh, fdim,
                                               lambda x: np.isclose(x[axis], position))
 
-    dirichlet = [Dirichlet(side(name), c, value) for name, c, value in LOADINGS[loading]]
-    problem = MacroProblem(mesh, Mechanics("plane_strain"),
-                           Dispatcher(comm, HomogenizedModel(rve.tangent)), degree=2,
-                           quadrature_degree=2, dirichlet=dirichlet,
-                           reaction=Reaction(side("right"), 0))
-    result = problem.solve_step(1.0)
+    dirichlet = [Dirichlet("u", c, side(name), value) for name, c, value in LOADINGS[loading]]
+    definition = Mechanics(SimpleNamespace(degree=2), "plane_strain", [], None)
+    coupling = MicroCoupling("rve", lambda fields: {"strain": strain(fields["u"])},
+                             {"stress": (3,)}, {None: HomogenizedModel(rve.tangent)})
+    problem = Problem(SimpleNamespace(mesh=mesh, cells=None), definition, [coupling],
+                      quadrature_degree=2, dirichlet=dirichlet,
+                      reaction=Reaction("u", 0, side("right")))
+    solver = make_solver(problem, SolverSettings())
+    result = solver.solve_step(StepContext(1.0, 1.0, 1.0))
+    solver.destroy()
     if not result.converged:
         raise RuntimeError(f"FE² step did not converge: {result.message}")
     problem.commit()
@@ -166,7 +173,7 @@ def mesh_specimens(ns, h: float, out: Path, comm: MPI.Comm) -> tuple[Path, dict[
 
     Returns the RVE .msh and n → specimen .msh; meshes already up to date are reused.
     """
-    from fe2.meshing import MeshOptions, mesh_files
+    from fe2.io.meshing import MeshOptions, mesh_files
 
     jobs = [(RVE_GEO, out / f"rve_h{h:g}", (("h", h),))]
     jobs += [(DNS_GEO, out / f"n{n}_h{h:g}", (("n", float(n)), ("h", h))) for n in ns]

@@ -5,9 +5,9 @@ Run (serially, or under mpirun to split the points over the ranks)::
     docker/env python3 bench/qp_scaling.py [--sizes 100 1000 10000] [--budget 120]
     docker/env mpirun -n 2 python3 bench/qp_scaling.py
 
-A static fe2.dispatch.Dispatcher on MPI.COMM_WORLD with the demo's micro model (periodic square
+A static fe2.core.dispatch.Dispatcher on MPI.COMM_WORLD with the demo's micro model (periodic square
 cell meshes/rve_square.geo with h = 0.12, about 300 dofs; J2 matrix E = 70e3, ν = 0.33,
-σ_y = 150, H = 2e3; elastic fibre E = 400e3, ν = 0.2; as problems/plate_hole_fe2.toml) solves N
+σ_y = 150, H = 2e3; elastic fibre E = 400e3, ν = 0.2; as problems/mechanics/plate_hole_fe2.toml) solves N
 random plastic macro strains from the virgin state (N split evenly over the ranks). It prints
 the wall time of the call and the rank-seconds per point (wall × ranks / N): flat in N means the
 dispatcher adds nothing that grows with the number of points. A size whose predicted time (from
@@ -22,7 +22,7 @@ Last, what the macro side of one Newton iteration costs at the same numbers of q
 points (``--macro-sizes``): a P1 plane-strain problem on a unit square with one quadrature point
 per triangle, as the demo (about one dof per point), clamped on one side, with a constant
 tangent. Timed on MPI.COMM_WORLD (max over ranks): the Jacobian assembly, MUMPS LU as in
-fe2.macro (first factorization with the analysis, then the numeric refactorization every later
+fe2.core.problem (first factorization with the analysis, then the numeric refactorization every later
 Newton iteration does, and one solve), and CG with GAMG (rigid-body near-nullspace, relative
 tolerance 1e-8) as the iterative alternative (set-up and solve).
 """
@@ -38,18 +38,18 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from fe2.dispatch import Dispatcher, balance_plan
-from fe2.laws import Elastic, J2Plasticity
-from fe2.mesh import load_mesh
-from fe2.meshing import MeshOptions, mesh_files
-from fe2.physics import Mechanics
-from fe2.rve_nonlinear import NonlinearRVE
+from fe2.core.dispatch import Dispatcher, balance_plan
+from fe2.laws.pointwise import Elastic, J2Plasticity
+from fe2.io.mesh import load_mesh
+from fe2.io.meshing import MeshOptions, mesh_files
+from fe2.physics.mechanics import Mechanics
+from fe2.rve.nonlinear import NonlinearRVE
 
 ROOT = Path(__file__).resolve().parents[1]
 GEO = ROOT / "meshes" / "rve_square.geo"
 MESHES = ROOT / "build" / "bench" / "meshes"
 LAWS = {"matrix": J2Plasticity(70e3, 0.33, yield_stress=150.0, hardening=2e3),
-        "inclusion": Elastic(400e3, 0.2)}  # problems/plate_hole_fe2.toml
+        "inclusion": Elastic(400e3, 0.2)}  # problems/mechanics/plate_hole_fe2.toml
 DEMO_H = 0.12  # RVE mesh size of the demo (cell units)
 GIB = 2**30
 
@@ -178,7 +178,7 @@ def macro_solve(n_qp: int, comm: MPI.Comm) -> dict[str, float]:
     options["qp_macro_cg_ksp_rtol"] = 1e-8
     options["qp_macro_cg_pc_type"] = "gamg"
     cg.setFromOptions()
-    A.setNearNullSpace(Mechanics().near_nullspace(V))  # as fe2.macro's iterative solver
+    A.setNearNullSpace(Mechanics().near_nullspace(V))  # as fe2.core.problem's iterative solver
     cg.setOperators(A)
     x.set(0.0)
     clock("cg_setup", lambda: cg.getPC().setUp())

@@ -7,7 +7,7 @@ Run (inside the software stack; it starts ``mpirun -n RANKS`` itself after meshi
 For each target size, the square fibre RVE of bench/rve_nonlinear.py (J2 matrix, elastic fibre,
 periodic, P1) solves the same plastic macro strain from the virgin state twice: on one rank
 (``MPI.COMM_SELF`` of rank 0, the other ranks idle) and distributed over all ranks of
-COMM_WORLD (a fe2.rve_nonlinear.NonlinearRVE on the distributed mesh, as fe2.rve_group uses
+COMM_WORLD (a fe2.rve.nonlinear.NonlinearRVE on the distributed mesh, as fe2.rve.group uses
 it). It prints the seconds of one whole solve (micro Newton, factorizations, consistent tangent;
 best of ``--reps``), the speed-up, the micro Newton iterations of both, and the relative
 differences of stress and tangent (round-off only: the same discrete problem).
@@ -33,7 +33,7 @@ REFERENCE_DOFS, REFERENCE_FACTOR = 1090, 1.044  # rve_square at size factor 1.04
 
 def mesh_paths(sizes: list[int], out_root: Path) -> list[Path]:
     """The RVE meshed for each target number of dofs (cached per size factor)."""
-    from fe2.meshing import MeshOptions, mesh_files
+    from fe2.io.meshing import MeshOptions, mesh_files
 
     paths = []
     for target in sizes:
@@ -51,8 +51,8 @@ def timed_solve(path: Path, comm, reps: int) -> dict:
     from mpi4py import MPI
     from rve_nonlinear import LAWS, STRAIN
 
-    from fe2.mesh import load_mesh
-    from fe2.rve_nonlinear import NonlinearRVE
+    from fe2.io.mesh import load_mesh
+    from fe2.rve.nonlinear import NonlinearRVE
 
     rve = NonlinearRVE(load_mesh(path, comm), LAWS, rtol=1e-10)
     best = np.inf

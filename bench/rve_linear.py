@@ -1,4 +1,4 @@
-"""Benchmark of fe2.rve.LinearRVE (periodic, plane strain) against bare PETSc/MUMPS.
+"""Benchmark of fe2.rve.linear.LinearRVE (periodic, plane strain) against bare PETSc/MUMPS.
 
 Run (serially; about 30 s for the default sizes on 2 cores)::
 
@@ -38,10 +38,10 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fe2 import rve as rve_module
-from fe2.materials import IsotropicElastic
-from fe2.mesh import MeshData, load_mesh
-from fe2.meshing import MeshOptions, mesh_files
+from fe2.rve import linear as rve_module
+from fe2.laws.materials import IsotropicElastic
+from fe2.io.mesh import MeshData, load_mesh
+from fe2.io.meshing import MeshOptions, mesh_files
 
 ROOT = Path(__file__).resolve().parents[1]
 GEO = ROOT / "meshes" / "rve_square.geo"

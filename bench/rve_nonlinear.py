@@ -1,4 +1,4 @@
-"""Benchmark of fe2.rve_nonlinear.NonlinearRVE (J2 matrix, elastic fibre) against bare PETSc.
+"""Benchmark of fe2.rve.nonlinear.NonlinearRVE (J2 matrix, elastic fibre) against bare PETSc.
 
 Run (serially; about a minute for the default sizes on 2 cores)::
 
@@ -43,10 +43,10 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fe2.laws import Elastic, J2Plasticity
-from fe2.mesh import MeshData, load_mesh
-from fe2.meshing import MeshOptions, mesh_files
-from fe2.rve_nonlinear import NonlinearRVE
+from fe2.laws.pointwise import Elastic, J2Plasticity
+from fe2.io.mesh import MeshData, load_mesh
+from fe2.io.meshing import MeshOptions, mesh_files
+from fe2.rve.nonlinear import NonlinearRVE
 
 ROOT = Path(__file__).resolve().parents[1]
 GEO = ROOT / "meshes" / "rve_square.geo"

@@ -2,6 +2,6 @@
 
 import sys
 
-from fe2.cli import main
+from fe2.app.cli import main
 
 sys.exit(main())

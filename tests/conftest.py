@@ -50,7 +50,7 @@ def shared_tmp(tmp_path_factory) -> Path:
 
 def mesh_on_root(sources, out: Path, options=None) -> list:
     """Mesh files on rank 0 only (gmsh is serial); every rank gets the reports."""
-    from fe2.meshing import MeshOptions, mesh_files
+    from fe2.io.meshing import MeshOptions, mesh_files
 
     comm = MPI.COMM_WORLD
     reports = None

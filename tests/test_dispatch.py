@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from fe2.dispatch import Dispatcher, balance_plan
-from fe2.micro import MicroModel, MicroSolveError
+from fe2.core.dispatch import Dispatcher, balance_plan
+from fe2.core.micro import MicroModel, MicroSolveError
 
 SECONDS_PER_UNIT = 2e-3  # sleep per unit of |strain[0]| in FakeModel.solve [s]
 
@@ -92,7 +92,7 @@ def test_plan_assigns_every_point_once_and_loads_within_one_point_of_the_mean(ra
         assert [p.shape for p in plan] == [c.shape for c in costs]
         assert all(np.all((p >= 0) & (p < ranks)) for p in plan)
         # Greedy bound: every load within the largest point cost of the mean (module
-        # docstring of fe2.dispatch); tolerance: rounding of the sums (1e-12 relative).
+        # docstring of fe2.core.dispatch); tolerance: rounding of the sums (1e-12 relative).
         total = loads(costs, plan)
         largest = max((c.max() for c in costs if len(c)), default=0.0)
         assert np.isclose(total.sum(), sum(c.sum() for c in costs), rtol=1e-12)

@@ -1,7 +1,7 @@
 """FE² against direct numerical simulation (DNS): the acceptance check of the FE² core.
 
 A unit-square specimen of n×n fibre cells (meshes/dns_fibre_grid.geo) is pulled at its right
-edge; the FE² reaction (periodic P2 RVE of the same cell, MacroProblem on one macro mesh for
+edge; the FE² reaction (periodic P2 RVE of the same cell, Problem on one macro mesh for
 every n) is compared with the DNS reaction. The solvers live in bench/fe2_vs_dns.py (its
 docstring has the set-up); this module only meshes and asserts. Everything global: DNS and
 macro problem on COMM_WORLD, the RVE on COMM_SELF.
@@ -29,9 +29,9 @@ import pytest
 from conftest import MESHES, REPO, mesh_on_root
 from mpi4py import MPI
 
-from fe2.mesh import load_mesh
-from fe2.meshing import MeshOptions
-from fe2.rve import LinearRVE
+from fe2.io.mesh import load_mesh
+from fe2.io.meshing import MeshOptions
+from fe2.rve.linear import LinearRVE
 
 NS = (2, 4, 8)
 

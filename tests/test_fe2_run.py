@@ -14,8 +14,8 @@ import pytest
 from conftest import MESHES, REPO
 from mpi4py import MPI
 
-from fe2.run import restart, run
-from fe2.run_config import load_run_config
+from fe2.app.run import restart, run
+from fe2.app.run_case import load_run_config
 
 PLATE = string.Template("""
 description = "test plate"
@@ -47,7 +47,7 @@ nu = 0.2
 initial_step = $step
 max_step = $step
 min_step = $min_step
-[newton]
+[solver]
 rtol = 1e-10
 max_iterations = $newton_iterations
 """)
@@ -98,10 +98,10 @@ def test_linear_micro_homogenizes_once_and_matches_single_scale(shared_tmp):
     assert outcome.completed and summary["micro"]["homogenizations"] == 1
     assert summary["total_rve_solves"] == 0
     # The single-scale reference: the same mesh, space, rule and BCs, C_hom as a Constant.
-    C = problem.dispatcher.model.tangent
+    C = problem.couplings[0].regions[0].dispatcher.model.tangent
     V, rule = problem.V, problem.rule
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    eps = problem.physics.strain
+    from fe2.physics.mechanics import strain as eps
     a = ufl.dot(ufl.dot(fem.Constant(V.mesh, C), eps(u)), eps(v)) * rule.dx
     L = ufl.dot(fem.Constant(V.mesh, (0.0, 0.0)), v) * rule.dx
     problem_ref = LinearProblem(a, L, bcs=problem._bcs, petsc_options={
@@ -109,7 +109,7 @@ def test_linear_micro_homogenizes_once_and_matches_single_scale(shared_tmp):
     u_ref = problem_ref.solve()
     comm = V.mesh.comm
     n = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
-    diff = comm.allreduce(np.sum((u_ref.x.array[:n] - problem.u.x.array[:n]) ** 2))
+    diff = comm.allreduce(np.sum((u_ref.x.array[:n] - problem.w.x.array[:n]) ** 2))
     norm = comm.allreduce(np.sum(u_ref.x.array[:n] ** 2))
     assert np.sqrt(diff / norm) < 1e-8
 
@@ -133,12 +133,12 @@ def test_macro_newton_converges_quadratically(shared_tmp):
 @pytest.mark.skipif(MPI.COMM_WORLD.size == 1, reason="compares a parallel with a serial run")
 def test_parallel_run_equals_serial_run(shared_tmp):
     """mpirun -n 2 and a serial run give the same reaction curve (relative 1e-8, issue 4)."""
-    from fe2.meshing import prepare_mesh
+    from fe2.io.meshing import prepare_mesh
 
     comm = MPI.COMM_WORLD
     case = _case(shared_tmp, "parallel")
     config = load_run_config(case)
-    for source in (config.macro, config.micro.rve):  # mesh once, before the serial runs
+    for source in (config.macro, config.definition.micro[0].rve):  # mesh once, before the serial runs
         prepare_mesh(source, config.path, comm)
     parallel = _run(case, shared_tmp / "parallel", comm)
     serial = _run(case, shared_tmp / f"serial{comm.rank}", MPI.COMM_SELF)
@@ -160,8 +160,8 @@ def test_restart_ends_with_the_same_result(shared_tmp):
     a, b = _reactions(whole.summary), _reactions(second.summary)
     assert a.shape == b.shape and np.allclose(a, b, rtol=1e-10, atol=0)
     comm = MPI.COMM_WORLD
-    diff = comm.allreduce(np.abs(whole.problem.u.x.array - second.problem.u.x.array).max())
-    scale = comm.allreduce(np.abs(whole.problem.u.x.array).max(), op=MPI.MAX)
+    diff = comm.allreduce(np.abs(whole.problem.w.x.array - second.problem.w.x.array).max())
+    scale = comm.allreduce(np.abs(whole.problem.w.x.array).max(), op=MPI.MAX)
     assert diff <= 1e-10 * scale
 
 
@@ -182,7 +182,7 @@ def test_micro_failure_cuts_the_step(shared_tmp):
 def test_impossible_loading_stops_cleanly_with_results(shared_tmp):
     """A traction above the limit load of a perfectly plastic matrix cannot be followed: the
     run stops on every rank with a clear message and the converged steps stay readable."""
-    from fe2.io import read_xdmf
+    from fe2.io.fields import read_xdmf
 
     case = _case(shared_tmp, "limit", matrix=J2.format(hardening=0.0),
                  load="traction = [400.0, 0.0]", step=0.25, min_step=0.02, newton_iterations=8)
@@ -254,7 +254,7 @@ def test_ufl_energy_micro_law_runs_through_the_core(shared_tmp):
     (("yield_stress = 150.0", "yield_stress = -1.0"),
      "[micro.materials.matrix] yield stress must be positive"),
     (('"0.5*lmbda', '"0.5*lambda_'), "NameError"),
-    (("[newton]", '[newton]\nlinear_solver = "cholesky"'),
+    (("[solver]", '[solver]\nlinear_solver = "cholesky"'),
      "linear_solver = 'cholesky': use one of lu, iterative"),
 ])
 def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
@@ -274,7 +274,7 @@ def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
 def test_timing_table_reports_solve_imbalance_across_a_restart_on_other_ranks():
     """The imbalance line uses the measured solve seconds of the steps run on the current
     number of ranks (a restart may change it); exact arithmetic on made-up steps."""
-    from fe2.run import PHASES, timing_table
+    from fe2.app.recorder import PHASES, timing_table
 
     def step(solve_times):
         return {"time_s": dict.fromkeys(PHASES, 1.0), "wall_time_s": 5.0, "rve_solves": [4],
@@ -288,14 +288,14 @@ def test_timing_table_reports_solve_imbalance_across_a_restart_on_other_ranks():
 
 
 def test_iterative_macro_solver_matches_lu_and_keeps_newton_quadratic(shared_tmp):
-    """[newton] linear_solver = "iterative" (GMRES + GAMG with the rigid-body modes, relative
+    """[solver] linear_solver = "iterative" (GMRES + GAMG with the rigid-body modes, relative
     1e-10) gives the LU run's reaction curve and still converges quadratically (order ≥ 1.8;
     the linear solves are 1e-10 accurate, so Newton is exact in the asymptotic range)."""
     lu_case = _case(shared_tmp, "lu")
     case = shared_tmp / "iterative.toml"
     if MPI.COMM_WORLD.rank == 0:
         case.write_text(lu_case.read_text().replace(
-            "[newton]\n", '[newton]\nlinear_solver = "iterative"\n'))
+            "[solver]\n", '[solver]\nlinear_solver = "iterative"\n'))
     MPI.COMM_WORLD.barrier()
     lu = _run(lu_case, shared_tmp / "lu")
     iterative = _run(case, shared_tmp / "iterative")

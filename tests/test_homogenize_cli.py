@@ -12,10 +12,10 @@ import pytest
 from conftest import MESHES, REPO, mesh_on_root
 from mpi4py import MPI
 
-from fe2.cli import main
-from fe2.config import ConfigError, load_config
-from fe2.homogenize import mechanics_constants, transport_constants
-from fe2.materials import IsotropicElastic
+from fe2.app.cli import main
+from fe2.app.case import ConfigError, load_config
+from fe2.app.homogenize import mechanics_constants, transport_constants
+from fe2.laws.materials import IsotropicElastic
 
 PROBLEMS = REPO / "problems"
 
@@ -70,7 +70,7 @@ nu = 0.3
 @pytest.mark.serial  # subprocess; meshes into build/meshes of the repository
 def test_hexagonal_case_matches_design_reference(tmp_path):
     out_json, out_png = tmp_path / "hex.json", tmp_path / "hex.png"
-    result = fe2("homogenize", PROBLEMS / "rve_hexagonal_periodic.toml",
+    result = fe2("homogenize", PROBLEMS / "mechanics" / "rve_hexagonal_periodic.toml",
                  "--json", out_json, "--png", out_png)
     assert result.returncode == 0, result.stderr
     assert "Mandel [11, 22, sqrt2*12]" in result.stdout and "nu" in result.stdout
@@ -226,7 +226,7 @@ def test_strain_of_the_wrong_length_is_an_error(msh, tmp_path, capsys):
 # ----------------------------------------------------------------------------- other cases
 def test_laminate_case_is_exact(msh, tmp_path, capsys):
     """Source: DESIGN §6 exact laminate formulas (layers normal to x2); tolerance 1e-8."""
-    text = (PROBLEMS / "rve_laminate.toml").read_text()
+    text = (PROBLEMS / "mechanics" / "rve_laminate.toml").read_text()
     text = text.replace('"../meshes/rve_laminate.geo"', f'"{msh["rve_laminate"]}"')
     text = text.replace("parameters = { f = 0.5 }", "")
     case = tmp_path / "laminate.toml"
@@ -250,7 +250,7 @@ def test_laminate_case_is_exact(msh, tmp_path, capsys):
 
 
 def test_porous_electrode_transport_case(msh, tmp_path, capsys):
-    text = (PROBLEMS / "porous_electrode_transport.toml").read_text()
+    text = (PROBLEMS / "transport" / "porous_electrode_transport.toml").read_text()
     case = tmp_path / "electrode.toml"
     case.write_text(text.replace('"../meshes/rve_porous_electrode.geo"',
                                  f'"{msh["rve_porous_electrode"]}"'))

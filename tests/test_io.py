@@ -20,17 +20,11 @@ from conftest import REPO
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-import fe2.io
-from fe2.io import (
-    CheckpointError,
-    FieldWriter,
-    load_checkpoint,
-    load_meta,
-    read_xdmf,
-    save_checkpoint,
-    write_json_atomic,
-)
-from fe2.plot import plot_load_curve, plot_macro_field
+import fe2.io.checkpoint
+from fe2.io.checkpoint import CheckpointError, load_checkpoint, load_meta, save_checkpoint
+from fe2.io.fields import FieldWriter, read_xdmf
+from fe2.io.records import write_json_atomic
+from fe2.io.plot import plot_load_curve, plot_macro_field
 
 WORLD = MPI.COMM_WORLD
 LENGTH, HEIGHT = 3.0, 2.0  # rectangle [0, 3] x [0, 2] [m]
@@ -71,7 +65,7 @@ def _everything(fields, name):
 
 
 def _nearest(points, stored):
-    """Brute-force nearest stored point (independent of the cKDTree in fe2.io)."""
+    """Brute-force nearest stored point (independent of the cKDTree in fe2.io.checkpoint)."""
     return np.linalg.norm(points[:, None, :] - stored[None, :, :], axis=2).argmin(axis=1)
 
 
@@ -157,7 +151,7 @@ def test_overwrite_keeps_a_loadable_checkpoint(shared_tmp, monkeypatch):
     def disk_full(*args):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(fe2.io, "write_json_atomic", disk_full)
+    monkeypatch.setattr(fe2.io.checkpoint, "write_json_atomic", disk_full)
     with pytest.raises(CheckpointError, match="No space left"):  # on every rank
         save_checkpoint(shared_tmp, WORLD, step3, {"step": 3})
     monkeypatch.undo()

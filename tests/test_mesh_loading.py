@@ -8,8 +8,8 @@ import pytest
 from conftest import RVE_GEO, SHIPPED_GEO, mesh_on_root
 from mpi4py import MPI
 
-from fe2.mesh import PERIODIC_SIDE_PAIRS, MeshError, boundary_nodes, load_mesh, periodic_mismatch
-from fe2.meshing import CELL_DIMENSION, MeshOptions
+from fe2.io.mesh import PERIODIC_SIDE_PAIRS, MeshError, boundary_nodes, load_mesh, periodic_mismatch
+from fe2.io.meshing import CELL_DIMENSION, MeshOptions
 
 # Physical groups each shipped geometry must define (the names problem configs refer to).
 EXPECTED_GROUPS = {

@@ -110,7 +110,7 @@ def test_env_wrapper_propagates_the_exit_status():
 
 
 def test_mesh_picture_is_written(tmp_path):
-    from fe2.plot import plot_mesh
+    from fe2.io.plot import plot_mesh
 
     assert fe2("mesh", SQUARE, "--out", tmp_path).returncode == 0
     plot_mesh(tmp_path / "rve_square.msh", tmp_path / "cell.png")

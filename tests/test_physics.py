@@ -1,4 +1,4 @@
-"""Problem definitions (fe2.physics): the near-nullspace that the iterative macro solver gives
+"""Problem definitions (fe2.physics.mechanics): the near-nullspace that the iterative macro solver gives
 to algebraic multigrid."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from mpi4py import MPI
 
-from fe2.physics import Mechanics
+from fe2.physics.mechanics import Mechanics
 
 
 @pytest.mark.parametrize("gdim", [2, 3])

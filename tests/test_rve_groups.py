@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from fe2.laws import Elastic, J2Plasticity
-from fe2.mesh import load_mesh
-from fe2.run_config import load_run_config
-from fe2.rve_nonlinear import NonlinearRVE
+from fe2.laws.pointwise import Elastic, J2Plasticity
+from fe2.io.mesh import load_mesh
+from fe2.app.run_case import load_run_config
+from fe2.rve.nonlinear import NonlinearRVE
 
 MATRIX, FIBRE = (50e3, 0.2), (210e3, 0.3)  # E, ν as in test_rve_nonlinear.py
 PLASTIC = np.array([8e-3, -2e-3, 12e-3])  # every matrix point of rve_square yields
@@ -101,12 +101,12 @@ def test_fe2_run_with_rve_groups_equals_one_rank_rves(shared_tmp):
     n_points = grouped.summary["quadrature_points"]
     for step in grouped.summary["steps"]:  # each point once per iteration, over all ranks
         assert step["rve_solves"] == [n_points] * len(step["residuals"])
-    u1, u2 = single.problem.u.x.array, grouped.problem.u.x.array
+    u1, u2 = single.problem.w.x.array, grouped.problem.w.x.array
     assert comm.allreduce(np.abs(u2 - u1).max(), op=MPI.MAX) <= 1e-10 * comm.allreduce(
         np.abs(u1).max(), op=MPI.MAX)
     # The group states live whole with the owning rank and give the same micro outputs.
-    p1 = single.problem.dispatcher.model.point_outputs(single.problem.committed)
-    p2 = grouped.problem.dispatcher.model.point_outputs(grouped.problem.committed)
+    p1 = single.problem.couplings[0].regions[0].dispatcher.model.point_outputs(single.problem.committed)
+    p2 = grouped.problem.couplings[0].regions[0].dispatcher.model.point_outputs(grouped.problem.committed)
     plastic1, plastic2 = p1["equivalent_plastic_strain"], p2["equivalent_plastic_strain"]
     assert comm.allreduce(float(np.max(plastic1, initial=0.0)), op=MPI.MAX) > 0  # it yielded
     assert comm.allreduce(float(np.abs(plastic2 - plastic1).max(initial=0.0)),
@@ -119,8 +119,8 @@ def test_rve_groups_need_equal_groups_and_no_balance(shared_tmp):
     """Bad [parallel] settings are clear config errors on every rank."""
     from test_fe2_run import _case
 
-    from fe2.config import ConfigError
-    from fe2.run import build_micro_model
+    from fe2.app.case import ConfigError
+    from fe2.app.run import build_micro_model
 
     case = _case(shared_tmp, "bad_groups")
     with pytest.raises(ConfigError, match="cannot be combined"):

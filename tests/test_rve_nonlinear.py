@@ -15,12 +15,12 @@ from dolfinx import fem
 from dolfinx.fem.petsc import set_bc
 from mpi4py import MPI
 
-from fe2.laws import Elastic, J2Plasticity, UFLEnergyLaw
-from fe2.materials import IsotropicElastic
-from fe2.mesh import load_mesh
-from fe2.micro import MicroModel, MicroSolveError
-from fe2.rve import LinearRVE
-from fe2.rve_nonlinear import PLANE_STRAIN_COMPONENTS, NonlinearRVE
+from fe2.laws.pointwise import Elastic, J2Plasticity, UFLEnergyLaw
+from fe2.laws.materials import IsotropicElastic
+from fe2.io.mesh import load_mesh
+from fe2.core.micro import MicroModel, MicroSolveError
+from fe2.rve.linear import LinearRVE
+from fe2.rve.nonlinear import PLANE_STRAIN_COMPONENTS, NonlinearRVE
 
 MATRIX, FIBRE = (50e3, 0.2), (210e3, 0.3)  # E, ν as in test_rve.py (DESIGN §6)
 J2 = J2Plasticity(*MATRIX, yield_stress=100.0, hardening=1000.0)

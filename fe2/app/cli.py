@@ -1,0 +1,206 @@
+"""The ``fe2`` command line: one subcommand per task, heavy imports only when a task runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fe2 import __version__
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parameter(text: str) -> tuple[str, float]:
+    from fe2.io.meshing import parse_parameter
+
+    try:
+        return parse_parameter(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")\
+            from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fe2", description="FE² multiscale solver on FEniCSx (dolfinx 0.9).")
+    parser.add_argument("--version", action="version", version=f"fe2 {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    mesh = commands.add_parser(
+        "mesh", help="mesh Gmsh .geo files into .msh (in parallel, skipping up-to-date ones)",
+        description="Turn .geo files into .msh files with Gmsh. A file whose .msh is newer "
+                    "and was made with the same options is skipped. Exit status 1 if any failed.")
+    mesh.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".geo sources")
+    mesh.add_argument("--out", type=Path, metavar="DIR",
+                      help="output folder (default: beside each source)")
+    mesh.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                      help="parallel processes (default: number of cores)")
+    mesh.add_argument("--order", type=int, choices=(1, 2), default=1, help="element order")
+    mesh.add_argument("--size-factor", type=float, default=1.0, metavar="F",
+                      help="multiply all mesh sizes by F (< 1 refines)")
+    mesh.add_argument("--set", type=_parameter, action="append", default=[],
+                      metavar="NAME=VALUE", help="override a DefineConstant parameter")
+    mesh.add_argument("--xdmf", action="store_true", help="also write XDMF files (meshio)")
+    mesh.add_argument("--force", action="store_true", help="re-mesh even if up to date")
+    mesh.set_defaults(run=_run_mesh)
+
+    plot = commands.add_parser(
+        "plot", help="render a .msh file with its phases coloured to a PNG (off-screen)")
+    plot.add_argument("file", type=Path, metavar="MSH")
+    plot.add_argument("--png", type=Path, required=True, metavar="OUT", help="PNG to write")
+    plot.set_defaults(run=_run_plot)
+
+    homogenize = commands.add_parser(
+        "homogenize", help="effective stiffness or diffusivity of an RVE case (.toml)",
+        description="Solve the linear cell problem of a TOML case (see problems/README.md) and "
+                    "print the effective tensor and engineering constants. Under mpirun only "
+                    "rank 0 prints and writes. Exit status 2 for a bad case or mesh.")
+    homogenize.add_argument("config", type=Path, metavar="CONFIG.toml")
+    homogenize.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
+    homogenize.add_argument("--png", type=Path, metavar="OUT",
+                            help="picture of the phases and the micro field of --strain")
+    homogenize.add_argument("--strain", type=_floats, metavar="V1,V2,...",
+                            help="macro strain for the picture and the printed stress, in the "
+                                 "notation of the tensor (Mandel: the shear entry is sqrt2*e12; "
+                                 "transport: the gradient); default: unit e11 / unit d/dx")
+    homogenize.set_defaults(run=_run_homogenize)
+
+    run = commands.add_parser(
+        "run", help="an FE² job (.toml): macro Newton with RVE micro models at every point",
+        description="Run the FE² job of a TOML case (see problems/README.md), serially or "
+                    "under mpirun. Writes fields.xdmf, summary.json, checkpoint/, "
+                    "load_curve.png and field.png into the output folder. Exit status 0 when "
+                    "the loading was completed, 1 when it stopped early (results so far are "
+                    "kept), 2 for a bad case or mesh.")
+    run.add_argument("config", type=Path, nargs="?", metavar="CONFIG.toml")
+    run.add_argument("--out", type=Path, metavar="DIR",
+                     help="output folder (default: build/runs/<case name>)")
+    run.add_argument("--restart", type=Path, metavar="DIR",
+                     help="continue the interrupted run in DIR from its last converged step")
+    run.add_argument("--max-steps", type=_positive_int, metavar="N",
+                     help="stop after N converged load steps (continue with --restart)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and timing table")
+    run.set_defaults(run=_run_fe2)
+    return parser
+
+
+def _run_mesh(args: argparse.Namespace) -> int:
+    from fe2.io.meshing import MeshOptions, mesh_files
+
+    try:
+        options = MeshOptions(args.order, args.size_factor, tuple(args.set), args.xdmf)
+    except ValueError as error:
+        print(f"fe2 mesh: error: {error}", file=sys.stderr)
+        return 2
+    reports = mesh_files(args.files, args.out, options, jobs=min(args.jobs, len(args.files)),
+                         force=args.force, on_done=lambda r: print(r.line(), flush=True))
+    failed = [r for r in reports if not r.ok]
+    print(f"fe2 mesh: {len(reports) - len(failed)} of {len(reports)} files ok"
+          + (f", {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from fe2.io.plot import plot_mesh
+
+    plot_mesh(args.file, args.png)
+    print(f"fe2 plot: wrote {args.png}")
+    return 0
+
+
+def _run_homogenize(args: argparse.Namespace) -> int:
+    import numpy as np
+    from mpi4py import MPI
+
+    from fe2.app.case import ConfigError, load_config
+    from fe2.app.homogenize import format_result, homogenize
+    from fe2.io.mesh import MeshError
+
+    root = MPI.COMM_WORLD.rank == 0
+    try:
+        config = load_config(args.config)
+        result = homogenize(config, MPI.COMM_WORLD)
+        n = result.tensor.shape[0]
+        strain = np.eye(n)[0] if args.strain is None else np.array(args.strain)
+        if len(strain) != n:
+            raise ConfigError(f"--strain has {len(strain)} values, the {result.kind} strain of "
+                              f"this case has {n} ({result.notation})")
+    except (ConfigError, MeshError) as error:
+        if root:
+            print(f"fe2 homogenize: error: {error}", file=sys.stderr)
+        return 2
+    if root:
+        print(format_result(result))
+        if args.strain is not None:
+            stress = ", ".join(f"{v:.6g}" for v in result.tensor @ strain)
+            print(f"macro {'stress' if result.kind == 'mechanics' else 'flux'} for strain "
+                  f"[{', '.join(f'{v:g}' for v in strain)}]: [{stress}]")
+        if args.json is not None:
+            result.write_json(args.json)
+            print(f"fe2 homogenize: wrote {args.json}")
+    if args.png is not None and root:
+        from fe2.io.plot import plot_rve_fields
+
+        plot_rve_fields(result.rve, args.png, strain, model=result.model, data=result.data,
+                        title=f"{config.path.name}: {config.description}".rstrip(": "))
+        print(f"fe2 homogenize: wrote {args.png}")
+    return 0
+
+
+def _run_fe2(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from fe2.app.run import restart, run
+    from fe2.app.run_case import load_run_config
+    from fe2.core.errors import ConfigError
+    from fe2.io.checkpoint import CheckpointError
+    from fe2.io.mesh import MeshError
+
+    comm = MPI.COMM_WORLD
+    root = comm.rank == 0
+    if (args.config is None) == (args.restart is None):
+        if root:
+            print("fe2 run: error: give either CONFIG.toml or --restart DIR", file=sys.stderr)
+        return 2
+    try:
+        if args.restart is not None:
+            outcome = restart(args.restart, comm, progress=not args.quiet,
+                              max_steps=args.max_steps)
+        else:
+            config = load_run_config(args.config)
+            out = args.out or Path("build") / "runs" / config.path.stem
+            outcome = run(config, out, comm, progress=not args.quiet, max_steps=args.max_steps)
+    except (ConfigError, MeshError, CheckpointError) as error:
+        if root:
+            print(f"fe2 run: error: {error}", file=sys.stderr)
+        return 2
+    if root:
+        if outcome.completed:
+            print(f"fe2 run: completed; results in {outcome.out}")
+        else:
+            print(f"fe2 run: stopped: {outcome.message}\nfe2 run: results of the converged "
+                  f"steps are in {outcome.out}", file=sys.stderr)
+    return 0 if outcome.completed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fe2`` console script; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    return args.run(args)

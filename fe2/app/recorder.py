@@ -1,0 +1,196 @@
+"""What a run leaves behind after every converged step, and the summary record.
+
+After each converged step, in this order: a checkpoint (``checkpoint/``: every field and every
+micro state, matched by coordinates on restart), the fields (``fields.xdmf``: the unknowns and
+the definition's cell outputs; a restarted run writes ``fields.restart-N.xdmf``) and
+``summary.json`` (one :class:`StepRecord` per step). Collective; only rank 0 writes JSON and
+draws the progress bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mpi4py import MPI
+
+from fe2.core.problem import Problem
+from fe2.core.solvers import StepResult
+from fe2.core.stepping import SteppingState
+from fe2.io.checkpoint import save_checkpoint
+from fe2.io.fields import FieldWriter
+from fe2.io.records import write_json_atomic
+
+__all__ = ["PHASES", "Recorder", "StepLimit", "StepRecord", "checkpoint_fields",
+           "new_summary", "timing_table"]
+
+log = logging.getLogger(__name__)
+PHASES = ("micro", "assembly", "solve", "output")
+
+
+class StepLimit(Exception):
+    """The requested number of steps of this invocation is done (``max_steps``)."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One converged step in ``summary.json`` (times in seconds; per-rank lists in rank order)."""
+
+    step: int
+    load_factor: float
+    t: float
+    reaction: float
+    boundary_value: float
+    newton_iterations: int
+    sweeps: int
+    residuals: list[float]
+    increments: list[float]
+    rve_solves: list[int]
+    micro_iterations: int
+    wall_time_s: float
+    time_s: dict[str, float]  # slowest rank per phase
+    micro_time_per_rank_s: list[float]  # includes waiting for the slowest
+    micro_solve_time_per_rank_s: list[float]
+    rve_solves_per_rank: list[int]
+    micro_iterations_per_rank: list[int]
+
+
+def config_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
+    """The summary of a new run (before its first step)."""
+    regions = [region for coupling in problem.couplings for region in coupling.regions]
+    models = [region.dispatcher.model for region in regions]
+    index_map = problem.V.dofmap.index_map
+    return {
+        "config": str(config.path), "config_sha256": config_hash(config.path),
+        "description": config.description, "physics": config.definition.kind,
+        "fields": problem.field_names, "ranks": comm.size,
+        "macro_mesh": str(problem.mesh_path),
+        "macro_dofs": index_map.size_global * problem.V.dofmap.index_map_bs,
+        "quadrature_points": comm.allreduce(problem.rule.n_owned_points),
+        "stepping": config.stepping.variable, "solver": config.solver.type,
+        "micro": {"linear": bool(all(m.is_linear for m in models)),
+                  "homogenizations": sum(c.homogenizations for c in problem.couplings),
+                  "regions": [r.key for r in regions],
+                  "state_bytes_per_point": [8 * m.state_size for m in models],
+                  "rve_dofs": [int(getattr(m, "ndofs", 0)) for m in models],
+                  "rve_ranks": config.rve_ranks},
+        "reaction": list(config.reaction) if config.reaction else None,
+        "status": "running", "steps": [], "load_factor": 0.0, "t": 0.0}
+
+
+def checkpoint_fields(problem: Problem) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Everything a restart needs, as name → (coordinates, values) of owned points."""
+    fields = {f"field:{name}": problem.owned_values(name) for name in problem.field_names}
+    coordinates = problem.rule.coordinates()
+    for coupling in problem.couplings:
+        for region in coupling.regions:
+            fields[f"states:{coupling.name}:{region.key}"] = (coordinates[region.rows],
+                                                               region.committed)
+    return fields
+
+
+class Recorder:
+    """Writes checkpoint, fields and summary after each converged step (collective)."""
+
+    def __init__(self, config, problem: Problem, out: Path, comm: MPI.Comm,
+                 summary: dict[str, Any], progress: bool, max_steps: int | None) -> None:
+        self.config, self.problem, self.out, self.comm = config, problem, out, comm
+        self.summary, self.max_steps, self.steps_done = summary, max_steps, 0
+        # A restarted run writes its own series (its mesh partition may differ).
+        restarts = summary.get("restarts", 0)
+        name = "fields.xdmf" if not restarts else f"fields.restart-{restarts}.xdmf"
+        summary.setdefault("field_files", []).append(name)
+        self.fields = FieldWriter(out / name, problem.mesh, comm)
+        self.failed_attempts: list[dict] = summary.setdefault("failed_attempts", [])
+        self.bar = None
+        if progress and comm.rank == 0:
+            from tqdm import tqdm
+
+            unit = "s" if config.stepping.variable == "time" else "λ"
+            self.bar = tqdm(total=config.stepping.end, unit=unit, desc="fe2 run",
+                            bar_format="{l_bar}{bar}| " + unit + " {n:.3g}/{total:.3g} "
+                                       "[{elapsed}<{remaining}]{postfix}")
+            self.bar.update(summary.get("position", 0.0))
+        self._step_start = time.perf_counter()
+
+    def attempt(self, result: StepResult) -> None:
+        if not result.converged:
+            self.failed_attempts.append({"load_factor": result.load_factor, "t": result.t,
+                                         "message": result.message,
+                                         "residuals": result.residuals})
+            if self.comm.rank == 0:
+                log.info("step to t = %.4g, λ = %.4g cut: %s", result.t, result.load_factor,
+                         result.message)
+
+    def converged(self, result: StepResult, state: SteppingState) -> None:
+        start = time.perf_counter()
+        problem, comm = self.problem, self.comm
+        meta = {"stepping": asdict(state), "summary_steps": len(self.summary["steps"]) + 1}
+        save_checkpoint(self.out / "checkpoint", comm, checkpoint_fields(problem), meta)
+        nodal = {name: problem.field_function(name) for name in problem.field_names}
+        self.fields.write(state.position, nodal, self.problem.definition.cell_outputs(problem))
+        force, boundary_value = problem.reaction()
+        result.times["output"] = time.perf_counter() - start
+        wall = time.perf_counter() - self._step_start
+        self._step_start = time.perf_counter()
+        times = {k: comm.allgather(result.times.get(k, 0.0)) for k in PHASES}
+        record = StepRecord(
+            step=state.converged_steps, load_factor=result.load_factor, t=result.t,
+            reaction=force, boundary_value=boundary_value,
+            newton_iterations=result.iterations, sweeps=result.sweeps,
+            residuals=result.residuals, increments=result.increments,
+            rve_solves=result.rve_solves, micro_iterations=result.micro_iterations,
+            wall_time_s=wall, time_s={k: max(v) for k, v in times.items()},
+            micro_time_per_rank_s=times["micro"],
+            micro_solve_time_per_rank_s=comm.allgather(result.local_solve_time),
+            rve_solves_per_rank=comm.allgather(result.local_solves),
+            micro_iterations_per_rank=comm.allgather(result.local_micro_iterations))
+        self.summary["steps"].append(asdict(record))
+        self.summary.update(load_factor=result.load_factor, t=result.t, position=state.position)
+        if comm.rank == 0:
+            write_json_atomic(self.out / "summary.json", self.summary)
+            if self.bar is not None:
+                self.bar.set_postfix_str(f"step {state.converged_steps}, "
+                                         f"{result.iterations} Newton it.")
+                self.bar.update(state.position - self.bar.n)
+        self.steps_done += 1
+        if self.max_steps is not None and self.steps_done >= self.max_steps:
+            raise StepLimit
+
+    def close(self, completed: bool, message: str) -> None:
+        self.fields.close()
+        self.summary.update(status="completed" if completed else "stopped", message=message)
+        self.summary["total_rve_solves"] = sum(sum(s["rve_solves"]) for s in self.summary["steps"])
+        if self.comm.rank == 0:
+            if self.bar is not None:
+                self.bar.close()
+            write_json_atomic(self.out / "summary.json", self.summary)
+
+
+def timing_table(summary: dict[str, Any], ranks: int) -> str:
+    """Where the time went: totals over the steps of the slowest rank per phase."""
+    steps = summary["steps"]
+    totals = {k: sum(s["time_s"][k] for s in steps) for k in PHASES}
+    wall = sum(s["wall_time_s"] for s in steps)
+    solves = sum(sum(s["rve_solves"]) for s in steps)
+    # Only steps run on this many ranks count (a restarted run may have had other ranks).
+    micro = np.sum([s["micro_solve_time_per_rank_s"] for s in steps
+                    if len(s.get("micro_solve_time_per_rank_s", ())) == ranks], axis=0)
+    lines = [f"{'phase':<12}{'time [s]':>10}{'share':>8}"]
+    for name, value in totals.items():
+        lines.append(f"{name:<12}{value:>10.2f}{value / wall if wall else 0:>8.1%}")
+    lines.append(f"{'wall':<12}{wall:>10.2f}")
+    lines.append(f"setup {summary.get('setup_time_s', 0):.2f} s; {len(steps)} steps; "
+                 f"{solves} RVE solves on {ranks} rank(s)"
+                 + (f"; micro solve time max/mean over ranks {max(micro) / np.mean(micro):.2f}"
+                    if ranks > 1 and np.size(micro) == ranks and np.mean(micro) > 0 else ""))
+    return "\n".join(lines)

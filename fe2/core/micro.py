@@ -1,0 +1,92 @@
+"""The one interface every micro model implements (DESIGN §2).
+
+The FE² core hands each quadrature point's generalized macro strain to a micro model and gets
+back the homogenized generalized stress, the consistent tangent and the new per-point state.
+A state is a flat float64 vector of ``state_size`` entries (history variables, the last
+converged fluctuation for the warm start, ...): compact to store for every macro quadrature
+point, cheap to swap in and out, and easy to send between ranks or write to a checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["HomogenizedModel", "LinearMicroModel", "MicroModel", "MicroSolveError", "check_finite"]
+
+
+class MicroSolveError(RuntimeError):
+    """A micro solve did not converge or returned non-finite numbers; the macro step is cut."""
+
+
+@runtime_checkable
+class MicroModel(Protocol):
+    """A micro model: generalized macro strain → (stress, consistent tangent, new state).
+
+    ``is_linear`` models have a constant tangent: the core homogenizes them once per run and
+    never calls ``solve`` per quadrature point; they provide that ``tangent``
+    (n_stress, n_strain). ``solve`` must not change ``state`` in place; ``step`` is the
+    fe2.core.definition.StepContext (t, dt, λ) of the macro step being solved, for models that
+    evolve in time. ``iterations`` is the number of micro Newton iterations of the last
+    ``solve``. Optional: ``point_outputs(states) -> {name: (n_points, ...)}`` (values written
+    with the macro fields) and ``destroy()`` (free PETSc objects).
+    """
+
+    n_strain: int  # size of the generalized macro strain at a quadrature point
+    n_stress: int  # size of the generalized macro stress
+    state_size: int  # entries of the flat per-point state vector
+    is_linear: bool
+    iterations: int
+
+    def initial_state(self) -> NDArray:
+        """The state of a virgin point, shape (state_size,)."""
+        ...
+
+    def solve(self, strain: NDArray, state: NDArray,
+              step=None) -> tuple[NDArray, NDArray, NDArray]:
+        """Return stress (n_stress,), tangent (n_stress, n_strain) and the new state."""
+        ...
+
+
+@runtime_checkable
+class LinearMicroModel(MicroModel, Protocol):
+    """A micro model with a constant ``tangent``: stress = tangent @ strain, no state."""
+
+    tangent: NDArray
+
+
+def check_finite(*arrays: NDArray, comm=None) -> None:
+    """Raise MicroSolveError if any array holds NaN or inf; with ``comm`` (an RVE distributed
+    over a group of ranks) on every rank of ``comm`` if it happens on any."""
+    finite = all(bool(np.all(np.isfinite(array))) for array in arrays)
+    if comm is not None:
+        from mpi4py import MPI
+
+        finite = comm.allreduce(finite, op=MPI.LAND)
+    if not finite:
+        raise MicroSolveError("micro result is not finite (NaN or inf)")
+
+
+class HomogenizedModel:
+    """A linear micro model reduced to its homogenized tangent (n_stress, n_strain).
+
+    The RVE is solved once (on one rank) and only this matrix travels; the FE² core applies
+    it to every point without solving anything.
+    """
+
+    is_linear = True
+    state_size = 0
+    iterations = 0
+
+    def __init__(self, tangent: NDArray) -> None:
+        self.tangent = np.array(tangent, dtype=float)
+        self.n_stress, self.n_strain = self.tangent.shape
+
+    def initial_state(self) -> NDArray:
+        return np.zeros(0)
+
+    def solve(self, strain: NDArray, state: NDArray,
+              step=None) -> tuple[NDArray, NDArray, NDArray]:
+        return self.tangent @ strain, self.tangent, state

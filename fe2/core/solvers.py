@@ -1,0 +1,429 @@
+"""Solvers of one step of a Problem: Newton, PETSc SNES, and staggered field groups.
+
+All three evaluate the micro models inside every residual evaluation (the FE² loop) and return
+a :class:`StepResult` with global numbers (the same on every rank). PETSc options prefixes,
+for ``petsc_options`` in the case's ``[solver]`` table or on the command line:
+
+- ``fe2_newton_``: the linear solver (KSP/PC) of the Newton corrections (also per field group
+  of the staggered scheme);
+- ``fe2_snes_``: the SNES of ``type = "snes"`` (its line search, its KSP/PC:
+  ``fe2_snes_ksp_type``, ``fe2_snes_pc_type``, ...).
+
+Convergence: ‖R‖ ≤ max(atol, rtol·‖R₀‖) over the free dofs (R₀: first residual of the step or
+of the field group, with the lifted new boundary values), or the increment ‖δw‖ ≤ stol·‖w‖.
+With several fields of different units, ``rtol`` on the step's own first residual makes the
+test scale-free per step; the staggered scheme tests each field group on its own residual.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fe2.core.problem import Problem
+
+__all__ = ["SOLVER_TYPES", "SolverSettings", "StepResult", "make_solver"]
+
+SOLVER_TYPES = ("newton", "snes", "staggered")
+LINEAR_SOLVERS = ("lu", "iterative")
+NEWTON_PREFIX, SNES_PREFIX = "fe2_newton_", "fe2_snes_"
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """The ``[solver]`` table.
+
+    ``linear_solver``: "lu" (MUMPS, parallel direct) or "iterative" (GMRES preconditioned by
+    PETSc's algebraic multigrid GAMG with the physics' near-nullspace, to ``linear_rtol``).
+    ``groups``: the staggered scheme's field groups, solved in turn until the whole residual
+    is below ``stagger_rtol`` times its value at the start of the step (at most
+    ``max_sweeps`` sweeps). ``petsc_options``: passed to PETSc under the solver's prefix.
+    """
+
+    type: str = "newton"
+    rtol: float = 1e-8
+    atol: float = 0.0
+    stol: float = 1e-13
+    max_iterations: int = 15
+    linear_solver: str = "lu"
+    linear_rtol: float = 1e-10
+    groups: tuple[tuple[str, ...], ...] = ()
+    stagger_rtol: float = 1e-6
+    max_sweeps: int = 100
+    petsc_options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in SOLVER_TYPES:
+            raise ValueError(f"type = {self.type!r}: use one of {', '.join(SOLVER_TYPES)}")
+        if self.linear_solver not in LINEAR_SOLVERS:
+            raise ValueError(f"linear_solver = {self.linear_solver!r}: use one of "
+                             f"{', '.join(LINEAR_SOLVERS)}")
+        if self.type == "staggered" and len(self.groups) < 2:
+            raise ValueError("type = 'staggered' needs groups with at least two field groups, "
+                             "e.g. groups = [['u'], ['d']]")
+
+
+@dataclass
+class StepResult:
+    """Outcome of one step (global numbers, the same on every rank)."""
+
+    load_factor: float
+    t: float = 0.0
+    converged: bool = False
+    message: str = ""
+    residuals: list[float] = field(default_factory=list)
+    increments: list[float] = field(default_factory=list)
+    rve_solves: list[int] = field(default_factory=list)  # per residual evaluation, all ranks
+    micro_iterations: int = 0  # all ranks
+    sweeps: int = 0  # staggered sweeps
+    times: dict[str, float] = field(default_factory=dict)  # this rank, seconds
+    local_solves: int = 0  # this rank (with balancing: solved here, whoever owns the point)
+    local_micro_iterations: int = 0  # this rank
+    local_solve_time: float = 0.0  # this rank, seconds inside micro solves (no waiting)
+
+    @property
+    def iterations(self) -> int:
+        return len(self.increments)
+
+
+class _Timer:
+    def __init__(self, times: dict[str, float], key: str) -> None:
+        self.times, self.key = times, key
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.times[self.key] += time.perf_counter() - self.start
+
+
+def _linear_solver(problem: Problem, settings: SolverSettings, A, prefix: str,
+                   near_nullspace: bool = True):
+    from petsc4py import PETSc
+
+    ksp = PETSc.KSP().create(problem.comm)
+    ksp.setOptionsPrefix(prefix)
+    ksp.setOperators(A)
+    if settings.linear_solver == "lu":
+        ksp.setType("preonly")
+        ksp.getPC().setType("lu")
+        ksp.getPC().setFactorSolverType("mumps")
+    else:
+        nullspace = getattr(problem.definition, "near_nullspace", None)
+        if near_nullspace and nullspace is not None:
+            space = nullspace(problem.V)
+            if space is not None:
+                A.setNearNullSpace(space)
+        ksp.setType("gmres")
+        ksp.setTolerances(rtol=settings.linear_rtol, atol=0.0, max_it=1000)
+        ksp.getPC().setType("gamg")
+    _set_options(prefix, settings.petsc_options)
+    ksp.setFromOptions()
+    return ksp
+
+
+def _set_options(prefix: str, options: Sequence[tuple[str, str]]) -> None:
+    from petsc4py import PETSc
+
+    database = PETSc.Options()
+    for key, value in options:
+        database[f"{prefix}{key}"] = value
+
+
+class _Evaluator:
+    """Micro evaluation + residual assembly with the step's bookkeeping."""
+
+    def __init__(self, problem: Problem, result: StepResult) -> None:
+        self.problem, self.result = problem, result
+        result.times = dict.fromkeys(("micro", "assembly", "solve"), 0.0)
+
+    def residual(self, b=None, x=None) -> tuple[str, float]:
+        """("" or the failure message, free-dof residual norm); collective."""
+        problem, result = self.problem, self.result
+        with _Timer(result.times, "micro"):
+            message, stats = problem.evaluate_micro()
+        result.local_solves += stats.solves
+        result.local_micro_iterations += stats.micro_iterations
+        result.local_solve_time += stats.micro_time
+        result.rve_solves.append(problem.comm.allreduce(stats.solves))
+        result.micro_iterations += problem.comm.allreduce(stats.micro_iterations)
+        if message:
+            return message, float("nan")
+        with _Timer(result.times, "assembly"):
+            norm = problem.assemble_residual(b, x)
+        if not np.isfinite(norm):
+            return "the macro residual is not finite", norm
+        return "", norm
+
+    def jacobian(self, A=None) -> None:
+        with _Timer(self.result.times, "assembly"):
+            self.problem.assemble_jacobian(A)
+
+
+class NewtonSolver:
+    """Newton with the consistent tangent; the dofs of ``fields`` only (all by default)."""
+
+    def __init__(self, problem: Problem, settings: SolverSettings,
+                 fields: Sequence[str] | None = None) -> None:
+        from petsc4py import PETSc
+
+        self.problem, self.settings = problem, settings
+        self.everything = fields is None or len(fields) == len(problem.fields)
+        if self.everything:
+            self.A, self.b = problem.A, problem.b
+            self.dofs = None
+            self.free = problem.free
+        else:
+            local = problem.field_dofs(fields)
+            start = problem.b.getOwnershipRange()[0]
+            self.dofs = PETSc.IS().createGeneral(local + start, comm=problem.comm)
+            self.local = local
+            self.free = problem.free[local]
+            self.A = None
+        self.du = None
+        self.ksp = None
+
+    def _operators(self):
+        problem = self.problem
+        if self.everything:
+            return problem.A, problem.b
+        A = problem.A.createSubMatrix(self.dofs, self.dofs, submat=self.A)
+        self.A = A
+        return A, problem.b.getSubVector(self.dofs)
+
+    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
+        """Newton iterations from the current fields; True when converged (fields updated),
+        False with ``result.message`` set."""
+        problem, settings = self.problem, self.settings
+        reference = None
+        for iteration in range(settings.max_iterations + 1):
+            message, norm = evaluator.residual()
+            if not self.everything:
+                norm = problem.norm(problem.b.array[self.local] * self.free)
+            result.residuals.append(norm)
+            if message:
+                result.message = message
+                return False
+            reference = norm if reference is None else reference
+            if self._converged(norm, reference, result.increments):
+                return True
+            if iteration == settings.max_iterations:
+                break
+            evaluator.jacobian()
+            with _Timer(result.times, "solve"):
+                increment = self._solve_increment()
+            if not np.isfinite(increment):
+                result.message = ("the macro linear solve failed (PETSc reason "
+                                  f"{self.ksp.getConvergedReason()})")
+                return False
+            result.increments.append(increment)
+        result.message = (f"Newton did not converge in {settings.max_iterations} iterations "
+                          f"(residuals {_short(result.residuals)})")
+        return False
+
+    def _converged(self, norm: float, reference: float, increments: list[float]) -> bool:
+        settings = self.settings
+        if norm <= max(settings.atol, settings.rtol * reference):
+            return True
+        w_norm = self.problem.norm(self.problem.w.x.array[: len(self.problem.free)])
+        return bool(increments) and increments[-1] <= settings.stol * w_norm
+
+    def _solve_increment(self) -> float:
+        """Solve for the increment and update the fields; inf if the solver failed (the
+        converged reason is the same on every rank)."""
+        A, b = self._operators()
+        if self.ksp is None:
+            self.ksp = _linear_solver(self.problem, self.settings, A, NEWTON_PREFIX,
+                                      self.everything)
+            self.du = b.duplicate()
+        else:
+            self.ksp.setOperators(A)
+        self.ksp.solve(b, self.du)
+        if not self.everything:
+            self.problem.b.restoreSubVector(self.dofs, b)
+        if self.ksp.getConvergedReason() < 0:
+            return float("inf")
+        x = self.problem.w.x.petsc_vec
+        if self.everything:
+            x.axpy(-1.0, self.du)
+        else:
+            part = x.getSubVector(self.dofs)
+            part.axpy(-1.0, self.du)
+            x.restoreSubVector(self.dofs, part)
+        self.problem.w.x.scatter_forward()
+        return self.du.norm()
+
+    def destroy(self) -> None:
+        for obj in (self.ksp, self.du, None if self.everything else self.A,
+                    None if self.everything else self.dofs):
+            if obj is not None:
+                obj.destroy()
+
+
+class _Newton:
+    """type = "newton": one Newton on every field at once."""
+
+    def __init__(self, problem: Problem, settings: SolverSettings) -> None:
+        self.newton = NewtonSolver(problem, settings)
+
+    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
+        return self.newton.solve(result, evaluator)
+
+    def destroy(self) -> None:
+        self.newton.destroy()
+
+
+class _Staggered:
+    """type = "staggered": the field groups in turn (each by Newton, the others fixed) until
+    the whole residual is small; ``result.sweeps`` counts the sweeps."""
+
+    def __init__(self, problem: Problem, settings: SolverSettings) -> None:
+        names = [name for group in settings.groups for name in group]
+        if sorted(names) != sorted(problem.field_names):
+            raise ValueError(f"[solver] groups {list(map(list, settings.groups))} must name "
+                             f"every field once: {problem.field_names}")
+        self.problem, self.settings = problem, settings
+        self.groups = [NewtonSolver(problem, settings, group) for group in settings.groups]
+
+    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
+        problem, settings = self.problem, self.settings
+        message, reference = evaluator.residual()
+        if message:
+            result.message = message
+            return False
+        for sweep in range(1, settings.max_sweeps + 1):
+            result.sweeps = sweep
+            for group in self.groups:
+                if not group.solve(result, evaluator):
+                    return False
+            message, norm = evaluator.residual()
+            if message:
+                result.message = message
+                return False
+            if norm <= max(settings.atol, settings.stagger_rtol * reference):
+                return True
+        result.message = (f"the staggered scheme did not converge in {settings.max_sweeps} "
+                          f"sweeps (residual {norm:.3e}, start {reference:.3e})")
+        problem.rollback()
+        return False
+
+    def destroy(self) -> None:
+        for group in self.groups:
+            group.destroy()
+
+
+class _SNES:
+    """type = "snes": PETSc SNES (line search, monitors; ``vinewtonrsls`` when a field has
+    bounds), the micro models evaluated in the residual callback."""
+
+    def __init__(self, problem: Problem, settings: SolverSettings) -> None:
+        from petsc4py import PETSc
+
+        self.problem, self.settings = problem, settings
+        snes = self.snes = PETSc.SNES().create(problem.comm)
+        snes.setOptionsPrefix(SNES_PREFIX)
+        self.x = problem.b.duplicate()
+        snes.setFunction(self._function, problem.b.duplicate())
+        snes.setJacobian(self._jacobian, problem.A)
+        snes.setTolerances(rtol=settings.rtol, atol=settings.atol, stol=settings.stol,
+                           max_it=settings.max_iterations)
+        bounded = [f for f in problem.fields if f.bounds is not None]
+        snes.setType("vinewtonrsls" if bounded else "newtonls")
+        ksp = snes.getKSP()
+        if settings.linear_solver == "lu":
+            ksp.setType("preonly")
+            ksp.getPC().setType("lu")
+            ksp.getPC().setFactorSolverType("mumps")
+        else:
+            ksp.setType("gmres")
+            ksp.getPC().setType("gamg")
+        _set_options(SNES_PREFIX, settings.petsc_options)
+        snes.setFromOptions()
+        snes.setConvergenceHistory(reset=True)
+        self.bounded = bounded
+        self.evaluator: _Evaluator | None = None
+        self.failure = ""
+
+    def _set_bounds(self) -> None:
+        problem = self.problem
+        lower, upper = problem.b.duplicate(), problem.b.duplicate()
+        lower.set(-np.inf)  # PETSc treats ±inf bounds (PETSC_NINFINITY) as absent
+        upper.set(np.inf)
+        for spec in self.bounded:
+            dofs = problem.field_dofs([spec.name])
+            for vector, bound in zip((lower, upper), spec.bounds, strict=True):
+                vector.array[dofs] = (problem.w_previous.x.array[dofs] if bound == "previous"
+                                      else float(bound))
+        self.snes.setVariableBounds(lower, upper)
+        lower.destroy()
+        upper.destroy()
+
+    def _function(self, snes, x, F) -> None:
+        problem = self.problem
+        x.copy(problem.w.x.petsc_vec)
+        problem.w.x.scatter_forward()
+        message, _ = self.evaluator.residual(F, problem.w.x.petsc_vec)
+        if message:
+            self.failure = self.failure or message
+            F.set(np.nan)  # SNES stops with a not-a-number residual on every rank
+
+    def _jacobian(self, snes, x, J, P) -> None:
+        self.evaluator.jacobian(J)
+
+    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
+        problem = self.problem
+        self.evaluator, self.failure = evaluator, ""
+        if self.bounded:
+            self._set_bounds()
+        problem.w.x.petsc_vec.copy(self.x)
+        with _Timer(result.times, "solve"):
+            self.snes.solve(None, self.x)
+        self.x.copy(problem.w.x.petsc_vec)
+        problem.w.x.scatter_forward()
+        history = self.snes.getConvergenceHistory()[0]
+        result.residuals = [float(r) for r in history]
+        result.increments = [float("nan")] * self.snes.getIterationNumber()
+        reason = self.snes.getConvergedReason()
+        if reason > 0:
+            return True
+        result.message = self.failure or f"SNES diverged (PETSc reason {reason})"
+        return False
+
+    def destroy(self) -> None:
+        self.snes.destroy()
+        self.x.destroy()
+
+
+def make_solver(problem: Problem, settings: SolverSettings):
+    """The step solver of ``settings.type`` for ``problem``."""
+    solver = {"newton": _Newton, "snes": _SNES, "staggered": _Staggered}[settings.type]
+    return StepSolver(problem, solver(problem, settings))
+
+
+class StepSolver:
+    """Solves one step (a time or load increment) from the committed state; on failure the
+    fields and micro states are rolled back and the result says why."""
+
+    def __init__(self, problem: Problem, solver) -> None:
+        self.problem, self.solver = problem, solver
+
+    def solve_step(self, step) -> StepResult:
+        problem = self.problem
+        problem.set_step(step)
+        result = StepResult(step.load_factor, step.t)
+        evaluator = _Evaluator(problem, result)
+        if self.solver.solve(result, evaluator):
+            result.converged = True
+            return result
+        problem.rollback()
+        return result
+
+    def destroy(self) -> None:
+        self.solver.destroy()
+
+
+def _short(values: list[float]) -> str:
+    return ", ".join(f"{v:.2e}" for v in values[-4:])

@@ -1,0 +1,298 @@
+"""Restart checkpoints: every field stored as (point coordinates, values), matched back by
+coordinates, so a run can restart on any number of ranks and any mesh partition.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+from numpy.typing import NDArray
+
+from fe2.io.records import replace_atomic, write_json_atomic
+
+__all__ = ["CheckpointError", "load_checkpoint", "load_meta", "save_checkpoint"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "fe2-checkpoint-1"
+_VERSION = re.compile(r"checkpoint-(\d+)$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be written, found or matched; raised on every rank alike."""
+
+
+def _collective(comm: MPI.Comm, what: str, action, *args):
+    """Run ``action(*args)`` on every rank; if it fails anywhere, raise CheckpointError on all."""
+    try:
+        result, error = action(*args), None
+    except Exception as exc:  # reported to every rank below, then raised there
+        result, error = None, f"{type(exc).__name__}: {exc}"
+    errors = [(rank, e) for rank, e in enumerate(comm.allgather(error)) if e is not None]
+    if errors:
+        text = "; ".join(f"rank {rank}: {e}" for rank, e in errors[:4])
+        raise CheckpointError(f"{what} failed on {len(errors)} rank(s): {text}")
+    return result
+
+
+def _versions(directory: Path) -> list[tuple[int, Path]]:
+    """Checkpoint folders ``checkpoint-N`` in ``directory``, newest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir()
+             if p.is_dir() and (m := _VERSION.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def _check_complete(folder: Path) -> dict:
+    """The full meta.json of a checkpoint folder; CheckpointError if it is not complete."""
+    try:
+        info = json.loads((folder / "meta.json").read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{folder}: no meta.json (the write did not finish)") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder}/meta.json is unreadable: {exc}") from None
+    if info.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{folder}/meta.json: not a {CHECKPOINT_FORMAT} checkpoint")
+    for name, size in info["files"].items():
+        file = folder / name
+        if not file.is_file() or file.stat().st_size != size:
+            raise CheckpointError(f"{folder}: {name} is missing or has the wrong size")
+    return info
+
+
+def _latest(directory: Path) -> tuple[Path, dict]:
+    """The newest complete checkpoint in ``directory``: (folder, full meta)."""
+    problems = []
+    for _, folder in _versions(directory):
+        try:
+            info = _check_complete(folder)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            log.warning("skipping an incomplete checkpoint: %s", problem)
+        return folder, info
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    raise CheckpointError(f"{directory}: no complete checkpoint{detail}")
+
+
+def _check_fields(fields: Mapping[str, tuple[NDArray, NDArray]]) -> dict[str, tuple]:
+    """Validate the fields of one rank: name -> (coords (n, d) float64, values (n, ...))."""
+    checked = {}
+    for name, (coords, values) in fields.items():
+        if not name or "/" in name:
+            raise ValueError(f"bad field name {name!r}")
+        coords, values = np.asarray(coords, dtype=np.float64), np.asarray(values)
+        if coords.ndim != 2 or values.ndim < 1 or len(values) != len(coords):
+            raise ValueError(f"field {name!r}: coords {coords.shape} and values {values.shape} "
+                             "do not describe the same n points (coords must be (n, gdim))")
+        checked[name] = coords, values
+    return checked
+
+
+def _write_rank_file(folder: Path, rank: int, fields: dict[str, tuple]) -> tuple[str, int, dict]:
+    """Write ``rank{rank}.npz``; return its name, size and a summary of each field."""
+    name = f"rank{rank}.npz"
+    tmp = folder / f".{name}.tmp"
+    arrays = {}
+    summary = {}
+    for field, (coords, values) in fields.items():
+        arrays[f"{field}.coords"], arrays[f"{field}.values"] = coords, values
+        lower = coords.min(axis=0) if len(coords) else np.full(coords.shape[1], np.inf)
+        upper = coords.max(axis=0) if len(coords) else np.full(coords.shape[1], -np.inf)
+        summary[field] = (len(coords), coords.shape[1], values.shape[1:], str(values.dtype),
+                          lower, upper)
+    with open(tmp, "wb") as stream:
+        np.savez(stream, **arrays)
+        stream.flush()
+        os.fsync(stream.fileno())
+    replace_atomic(tmp, folder / name)
+    return name, (folder / name).stat().st_size, summary
+
+
+def _merge_summaries(summaries: list[dict]) -> dict:
+    """Per-field totals over ranks; ValueError if ranks disagree on names or shapes."""
+    names = set(summaries[0])
+    merged = {}
+    for rank, summary in enumerate(summaries):
+        if set(summary) != names:
+            raise ValueError(f"rank {rank} has fields {sorted(summary)}, rank 0 {sorted(names)}")
+    for name in sorted(names):
+        entries = [s[name] for s in summaries]
+        if len({(d, shape, dtype) for _, d, shape, dtype, _, _ in entries}) != 1:
+            raise ValueError(f"field {name!r}: ranks disagree on the point dimension or the "
+                             "shape or type of the values")
+        _, dim, shape, dtype, _, _ = entries[0]
+        merged[name] = {
+            "points": sum(e[0] for e in entries), "dim": dim, "shape": list(shape),
+            "dtype": dtype,
+            "lower": np.min([e[4] for e in entries], axis=0).tolist(),
+            "upper": np.max([e[5] for e in entries], axis=0).tolist(),
+        }
+    return merged
+
+
+def save_checkpoint(directory: str | Path, comm: MPI.Comm,
+                    fields: Mapping[str, tuple[NDArray, NDArray]], meta: Mapping) -> Path:
+    """Write a restart checkpoint of point fields; collective over ``comm``.
+
+    Layout: ``directory/checkpoint-N/`` holds one ``rank{r}.npz`` per rank (each written to a
+    temporary name, flushed and renamed) and ``meta.json``, written by rank 0 last, atomically,
+    after every rank file is in place: a checkpoint counts only once its meta.json exists and
+    lists every rank file with its size. Each save goes to a new folder N+1; only after its
+    meta.json is in place are the older folders deleted. So a crash at any moment leaves a
+    complete checkpoint: before meta.json N+1 exists the loader ignores folder N+1 and finds N;
+    afterwards N+1 is complete. Leftovers of a crashed save are removed by the next save.
+
+    Args:
+        directory: folder of the checkpoints of one run (created if needed).
+        comm: the communicator of the fields; every rank calls this with the same names.
+        fields: name -> (coordinates (n, gdim) of this rank's points, values (n, ...)); the
+            points must be unique over all ranks (store owned dofs or owned cells only).
+        meta: JSON-serializable run state (step index, load factor [-], step size, ...).
+
+    Returns:
+        The folder of the new checkpoint.
+
+    Raises:
+        CheckpointError: on every rank, if any rank fails (bad input, disk full, ...).
+    """
+    directory = Path(directory)
+
+    def create_folder() -> Path | None:
+        if comm.rank != 0:
+            return None
+        versions = _versions(directory)
+        folder = directory / f"checkpoint-{(versions[0][0] + 1) if versions else 0}"
+        folder.mkdir(parents=True)
+        return folder
+
+    folder = Path(comm.bcast(_collective(comm, "creating the checkpoint folder", create_folder)))
+    written = _collective(comm, f"writing {folder}",
+                          lambda: _write_rank_file(folder, comm.rank, _check_fields(fields)))
+    written = comm.gather(written, root=0)
+
+    def finish() -> None:
+        if comm.rank != 0:
+            return
+        files = {name: size for name, size, _ in written}
+        info = {"format": CHECKPOINT_FORMAT, "ranks": comm.size, "files": files,
+                "fields": _merge_summaries([summary for _, _, summary in written]),
+                "meta": dict(meta)}
+        write_json_atomic(folder / "meta.json", info)
+        for _, old in _versions(directory):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    _collective(comm, f"completing {folder}", finish)
+    return folder
+
+
+def load_meta(directory: str | Path, comm: MPI.Comm | None = None) -> dict:
+    """The ``meta`` dict of the newest complete checkpoint in ``directory``.
+
+    With ``comm``, rank 0 reads and broadcasts (every rank gets the same answer or the same
+    error); without, the calling process reads on its own.
+
+    Raises:
+        CheckpointError: if ``directory`` holds no complete checkpoint.
+    """
+    if comm is None:
+        return _latest(Path(directory))[1]["meta"]
+    return _collective_latest(Path(directory), comm)[1]["meta"]
+
+
+def _collective_latest(directory: Path, comm: MPI.Comm) -> tuple[Path, dict]:
+    """The newest complete checkpoint chosen by rank 0, on every rank; same error everywhere."""
+    found = None
+    if comm.rank == 0:
+        try:
+            found = _latest(directory)
+        except CheckpointError as exc:
+            found = str(exc)
+    found = comm.bcast(found, root=0)
+    if isinstance(found, str):
+        raise CheckpointError(found)
+    return found
+
+
+def _match_file(file: Path, name: str, coords: NDArray, tol: float,
+                values: NDArray, count: NDArray) -> None:
+    """Copy the values of ``name`` in one rank file to the points within ``tol``; count hits."""
+    with np.load(file, allow_pickle=False) as data:
+        stored = data[f"{name}.coords"]
+        if not len(stored) or not len(coords):
+            return
+        from scipy.spatial import cKDTree
+
+        # Two neighbours: a second stored point within tol makes the match ambiguous.
+        distance, index = cKDTree(stored).query(coords, k=2, distance_upper_bound=tol)
+        count += (distance <= tol).sum(axis=1)
+        hit = distance[:, 0] <= tol
+        values[hit] = data[f"{name}.values"][index[hit, 0]]
+
+
+def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: NDArray,
+                    rtol: float = 1e-8) -> NDArray:
+    """Values of field ``name`` of the newest complete checkpoint at this rank's ``coords``.
+
+    Collective. Every rank reads every rank file (one at a time) and takes, for each of its
+    points, the stored point within ``rtol`` × (diagonal of the stored points' bounding box);
+    the ranks and partition of the run that wrote the checkpoint do not matter.
+
+    Args:
+        directory: as given to :func:`save_checkpoint`.
+        comm: communicator of the reading run.
+        name: field name.
+        coords: (m, gdim) coordinates of this rank's points.
+        rtol: matching tolerance relative to the size of the domain [-].
+
+    Returns:
+        Values (m, ...) in the order of ``coords``, with the stored shape and type.
+
+    Raises:
+        CheckpointError: on every rank, if there is no complete checkpoint, no such field,
+            or some point (on any rank) has no stored point or more than one within tolerance.
+    """
+    folder, info = _collective_latest(Path(directory), comm)
+    field = info["fields"].get(name)
+    if field is None:
+        raise CheckpointError(f"{folder}: no field {name!r}; it has {sorted(info['fields'])}")
+    if field["points"]:
+        diagonal = np.linalg.norm(np.subtract(field["upper"], field["lower"]))
+    else:
+        diagonal = 0.0
+    tol = rtol * (diagonal if diagonal > 0 else 1.0)  # a single point: rtol is absolute
+
+    def read_all() -> tuple[NDArray, NDArray, NDArray]:
+        points = np.asarray(coords, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != field["dim"]:
+            raise ValueError(f"field {name!r} has {field['dim']}-dimensional points, got "
+                             f"coordinates of shape {points.shape}")
+        values = np.zeros((len(points), *field["shape"]), dtype=field["dtype"])
+        count = np.zeros(len(points), dtype=np.int64)
+        for file in sorted(info["files"]):
+            _match_file(folder / file, name, points, tol, values, count)
+        return points, values, count
+
+    points, values, count = _collective(comm, f"reading {folder}", read_all)
+    missing, ambiguous = count == 0, count > 1
+    totals = comm.allreduce(np.array([missing.sum(), ambiguous.sum()]), op=MPI.SUM)
+    if totals.any():
+        examples = comm.allgather(points[missing | ambiguous][:1])
+        example = next(e[0] for e in examples if len(e))
+        raise CheckpointError(
+            f"{folder}, field {name!r}: {totals[0]} point(s) have no stored point and "
+            f"{totals[1]} more than one within {tol:.3g} (rtol {rtol:g} of the domain "
+            f"diagonal {diagonal:.3g}), e.g. at {example.tolist()}; was the checkpoint written "
+            "for another mesh?")
+    return values

@@ -1,0 +1,232 @@
+"""Pointwise material laws at the micro quadrature points, vectorized over all points at once.
+
+Every law works in 3D Mandel notation (6 components, fe2.laws.mandel): a plane-strain RVE embeds its
+in-plane strain with ε33 = ε13 = ε23 = 0 and keeps the in-plane block of stress and tangent, so
+out-of-plane plastic flow is accounted for. A law maps strain (n, 6) and history (n, n_history)
+to stress (n, 6), consistent tangent dσ/dε (n, 6, 6) and the new history; it never changes its
+inputs in place (the FE² core keeps the committed history until a macro step converges).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fe2.laws.materials import IsotropicElastic, lame
+
+__all__ = ["PointLaw", "Elastic", "J2Plasticity", "UFLEnergyLaw", "von_mises"]
+
+# Mandel identity I and deviatoric projector I_dev; the basis is orthonormal, so traces, norms
+# and outer products of Mandel vectors are those of the tensors.
+_IDENTITY = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+_DEVIATORIC = np.eye(6) - np.outer(_IDENTITY, _IDENTITY) / 3
+_SQRT2 = np.sqrt(2.0)
+_SQRT23 = np.sqrt(2.0 / 3.0)
+
+
+def _dev(x: NDArray) -> NDArray:
+    """Deviatoric part of Mandel vectors (n, 6)."""
+    return x - (x[:, :3].sum(axis=1) / 3)[:, None] * _IDENTITY
+
+
+def von_mises(stress: NDArray) -> NDArray:
+    """Von Mises equivalent stress √(3/2)‖dev σ‖ of Mandel stresses (n, 6) [stress unit], (n,)."""
+    return np.sqrt(1.5) * np.linalg.norm(_dev(np.atleast_2d(stress)), axis=1)
+
+
+@runtime_checkable
+class PointLaw(Protocol):
+    """A material law evaluated at n points at once (3D Mandel notation)."""
+
+    n_history: int  # history variables per point
+    is_linear: bool  # constant tangent and no history
+
+    def bind(self, Q, cells: NDArray) -> None:
+        """Attach to the RVE's scalar quadrature space ``Q``; rows of ``update`` are the points
+        of ``cells`` in order (row r = cells[r // nqp], point r % nqp). Most laws ignore it."""
+        ...
+
+    def initial_history(self, n: int) -> NDArray:
+        """History of n virgin points, shape (n, n_history)."""
+        ...
+
+    def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        """Stress (n, 6), tangent (n, 6, 6), new history (n, n_history) for total strain."""
+        ...
+
+
+@dataclass(frozen=True)
+class Elastic:
+    """Isotropic linear elasticity: Young's modulus ``E`` [stress unit], ``nu`` [-]."""
+
+    E: float
+    nu: float
+    n_history = 0
+    is_linear = True
+
+    def __post_init__(self) -> None:
+        IsotropicElastic(self.E, self.nu)  # validates E and nu
+
+    @property
+    def stiffness(self) -> NDArray:
+        """The 6 × 6 Mandel stiffness."""
+        return IsotropicElastic(self.E, self.nu).matrix("3d")
+
+    def bind(self, Q, cells: NDArray) -> None:
+        pass
+
+    def initial_history(self, n: int) -> NDArray:
+        return np.zeros((n, 0))
+
+    def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        C = self.stiffness
+        return strain @ C, np.broadcast_to(C, (len(strain), 6, 6)), history
+
+
+@dataclass(frozen=True)
+class J2Plasticity:
+    """Small-strain von Mises plasticity, radial return with the consistent tangent.
+
+    ``E`` [stress unit], ``nu`` [-], initial ``yield_stress`` σ_y [stress unit], linear isotropic
+    ``hardening`` H_iso and linear Prager ``kinematic_hardening`` H_kin [stress unit]; the back
+    stress is β = (2/3) H_kin ε_p. History per point: plastic strain ε_p (6, Mandel) and the
+    equivalent plastic strain α = ∫√(2/3)‖dε_p‖ (1). Simo & Hughes (1998), Box 3.1 and 3.2.
+    """
+
+    E: float
+    nu: float
+    yield_stress: float
+    hardening: float = 0.0
+    kinematic_hardening: float = 0.0
+    n_history = 7
+    is_linear = False
+
+    def __post_init__(self) -> None:
+        IsotropicElastic(self.E, self.nu)  # validates E and nu
+        if not self.yield_stress > 0:
+            raise ValueError(f"yield stress must be positive, got {self.yield_stress}")
+        for name in ("hardening", "kinematic_hardening"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+
+    @property
+    def stiffness(self) -> NDArray:
+        """The 6 × 6 elastic Mandel stiffness."""
+        return IsotropicElastic(self.E, self.nu).matrix("3d")
+
+    def bind(self, Q, cells: NDArray) -> None:
+        pass
+
+    def initial_history(self, n: int) -> NDArray:
+        return np.zeros((n, self.n_history))
+
+    @staticmethod
+    def plastic_strain(history: NDArray) -> NDArray:
+        """Plastic strain ε_p (n, 6, Mandel) of a history array (n, 7)."""
+        return np.array(history[:, :6])
+
+    @staticmethod
+    def equivalent_plastic_strain(history: NDArray) -> NDArray:
+        """Equivalent plastic strain α (n,) of a history array (n, 7)."""
+        return np.array(history[:, 6])
+
+    def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        strain, history = np.asarray(strain, dtype=float), np.asarray(history, dtype=float)
+        if strain.ndim != 2 or strain.shape[1] != 6 or history.shape != (len(strain), 7):
+            raise ValueError(f"expected strain (n, 6) and history (n, 7), got {strain.shape} "
+                             f"and {history.shape}")
+        lam, mu = lame(self.E, self.nu)
+        kappa = lam + 2 * mu / 3
+        h_iso, h_kin = self.hardening, self.kinematic_hardening
+        eps_p, alpha = history[:, :6], history[:, 6]
+
+        elastic_dev = _dev(strain - eps_p)
+        s_trial = 2 * mu * elastic_dev - (2 / 3) * h_kin * eps_p
+        norm = np.linalg.norm(s_trial, axis=1)
+        f_trial = norm - _SQRT23 * (self.yield_stress + h_iso * alpha)
+        plastic = f_trial > 0
+        safe_norm = np.where(plastic, norm, 1.0)
+        dgamma = np.where(plastic, f_trial, 0.0) / (2 * mu + (2 / 3) * (h_iso + h_kin))
+        normal = np.where(plastic[:, None], s_trial / safe_norm[:, None], 0.0)
+
+        flow = dgamma[:, None] * normal
+        new_history = np.empty_like(history)
+        new_history[:, :6] = eps_p + flow
+        new_history[:, 6] = alpha + _SQRT23 * dgamma
+        stress = kappa * strain[:, :3].sum(axis=1)[:, None] * _IDENTITY
+        stress += 2 * mu * (elastic_dev - flow)
+
+        theta = 1 - 2 * mu * dgamma / safe_norm
+        theta_bar = np.where(plastic, 1 / (1 + (h_iso + h_kin) / (3 * mu)) - (1 - theta), 0.0)
+        tangent = (2 * mu * theta)[:, None, None] * _DEVIATORIC
+        tangent += kappa * np.outer(_IDENTITY, _IDENTITY)
+        tangent -= (2 * mu * theta_bar)[:, None, None] * (normal[:, :, None] * normal[:, None, :])
+        return stress, tangent, new_history
+
+
+class UFLEnergyLaw:
+    """A hyperelastic-type law from a strain-energy density written in UFL.
+
+    ``energy(eps)`` maps the symmetric 3 × 3 UFL small-strain tensor to the energy density
+    ψ(ε) [stress unit]; stress ∂ψ/∂ε and tangent ∂²ψ/∂ε² come from UFL differentiation with
+    respect to the Mandel strain vector, which needs no extra factors since the Mandel basis is
+    orthonormal. ``bind`` compiles both into one dolfinx Expression at the quadrature points of
+    the RVE; ``update`` evaluates it for all points at once. The ``n_history`` history entries
+    per point are carried through unchanged.
+    """
+
+    is_linear = False
+
+    def __init__(self, energy: Callable, n_history: int = 0) -> None:
+        if not callable(energy):
+            raise TypeError("energy must be a callable eps -> UFL scalar")
+        if n_history < 0:
+            raise ValueError(f"n_history must be non-negative, got {n_history}")
+        self.energy = energy
+        self.n_history = int(n_history)
+        self._bound = None
+
+    def bind(self, Q, cells: NDArray) -> None:
+        import basix.ufl
+        import ufl
+        from dolfinx import fem
+
+        mesh = Q.mesh
+        Qv = fem.functionspace(mesh, basix.ufl.blocked_element(Q.ufl_element(), shape=(6,)))
+        strain = fem.Function(Qv)
+        e = ufl.variable(strain)
+        r = 1 / _SQRT2
+        eps = ufl.as_matrix([[e[0], r * e[5], r * e[4]],
+                             [r * e[5], e[1], r * e[3]],
+                             [r * e[4], r * e[3], e[2]]])
+        psi = self.energy(eps)
+        if psi.ufl_shape != ():
+            raise ValueError(f"energy must return a UFL scalar, got shape {psi.ufl_shape}")
+        stress = ufl.diff(psi, e)
+        tangent = ufl.diff(stress, e)
+        values = ufl.as_vector([stress[i] for i in range(6)]
+                               + [tangent[i, j] for i in range(6) for j in range(6)])
+        expression = fem.Expression(values, Q.element.interpolation_points(), comm=mesh.comm)
+        cells = np.asarray(cells, dtype=np.int32)
+        dofs = Qv.dofmap.list[cells]  # (n_cells, nqp), cell-contiguous quadrature dofs
+        index = (dofs[:, :, None] * 6 + np.arange(6)).reshape(-1)
+        self._bound = (mesh, cells, strain, expression, index)
+
+    def initial_history(self, n: int) -> NDArray:
+        return np.zeros((n, self.n_history))
+
+    def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+        if self._bound is None:
+            raise RuntimeError("UFLEnergyLaw.update called before bind(Q, cells)")
+        mesh, cells, function, expression, index = self._bound
+        strain = np.asarray(strain, dtype=float)
+        if strain.shape != (len(index) // 6, 6):
+            raise ValueError(f"expected strain of shape {(len(index) // 6, 6)} for the bound "
+                             f"cells, got {strain.shape}")
+        function.x.array[index] = strain.reshape(-1)
+        values = expression.eval(mesh, cells).reshape(len(strain), 42)
+        return values[:, :6], values[:, 6:].reshape(-1, 6, 6), np.array(history)

@@ -1,0 +1,159 @@
+"""Micro models from case tables: the ``[micro]`` table(s) shared by physics with RVEs.
+
+A case has one ``[micro]`` table (an RVE at every macro point) or several ``[[micro]]`` tables
+each with a ``region`` (a domain physical group of the macro mesh): a different RVE per region.
+The table holds the RVE mesh source and discretization (as ``[rve]`` of homogenization cases),
+the micro Newton settings and ``[micro.materials.<phase>]``; the physics reads the materials
+(and any keys of its own) through callbacks, so this module knows no physics.
+
+Building: a linear RVE is homogenized once, on rank 0 (the others wait; only the tangent is
+broadcast); a nonlinear RVE is built on every rank (``MPI.COMM_SELF``) or once per group of
+``rve_ranks`` ranks (fe2.rve.group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+from numpy.typing import NDArray
+
+from fe2.core.collective import on_root
+from fe2.core.errors import ConfigError
+
+__all__ = ["MICRO_KEYS", "MicroSpec", "check_phases", "homogenized_tangent", "nonlinear_rve",
+           "read_micro"]
+
+MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc",
+              "rtol", "max_iterations", "region", "materials")
+
+
+@dataclass(frozen=True)
+class MicroSpec:
+    """One ``[micro]`` table: RVE mesh and discretization, micro Newton, region, materials
+    (phase → what the physics' material reader returned) and the physics' own ``options``."""
+
+    rve: Any  # fe2.app.case.RVESettings
+    rtol: float
+    max_iterations: int
+    region: str | None
+    materials: tuple[tuple[str, Any], ...]
+    options: tuple[tuple[str, Any], ...] = ()
+    section: str = "micro"
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+
+def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], Any],
+               read_options: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
+               option_keys: Sequence[str] = ()) -> list[MicroSpec]:
+    """Every ``[micro]`` / ``[[micro]]`` table of a case (none: []).
+
+    ``read_material(values, section)`` reads one ``[micro.materials.<phase>]``;
+    ``read_options(table, section)`` the physics' own keys ``option_keys``.
+    """
+    if "micro" not in raw:
+        return []
+    value = raw["micro"]
+    tables = value if isinstance(value, list) else [value]
+    specs, regions = [], set()
+    for index, table in enumerate(tables):
+        section = "micro" if not isinstance(value, list) else f"micro #{index + 1}"
+        if not isinstance(table, dict):
+            raise reader.fail(section, f"must be a table, got {table!r}")
+        reader.keys(table, section, (*MICRO_KEYS, *option_keys), required=("mesh", "materials"))
+        rve = reader.rve({k: v for k, v in table.items()
+                          if k not in ("rtol", "max_iterations", "region", "materials",
+                                       *option_keys)}, section)
+        rtol = reader.number(table, section, "rtol", 1e-10)
+        if not 0 < rtol < 1:
+            raise reader.fail(section, f"rtol = {rtol}: must lie in (0, 1)")
+        region = reader.string(table, section, "region") if "region" in table else None
+        if len(tables) > 1 and region is None:
+            raise reader.fail(section, "several [[micro]] tables need a region each")
+        if region in regions:
+            raise reader.fail(section, f"region {region!r} has two micro tables")
+        regions.add(region)
+        materials = reader.table(table, section, "materials")
+        if not materials:
+            raise reader.fail(f"{section}.materials", "no material given")
+        laws = tuple((phase, read_material(values, f"{section}.materials.{phase}"))
+                     for phase, values in materials.items())
+        options = read_options(table, section) if read_options is not None else {}
+        specs.append(MicroSpec(rve, rtol, reader.integer(table, section, "max_iterations", 25,
+                                                         minimum=1),
+                               region, laws, tuple(options.items()), section))
+    return specs
+
+
+def check_phases(spec: MicroSpec, data, needed: Sequence[str]) -> None:
+    """Every material names a phase of the RVE mesh and every ``needed`` phase has one.
+
+    Raises:
+        ValueError: naming the phases of the mesh.
+    """
+    phases = data.domain_names()
+    given = [phase for phase, _ in spec.materials]
+    unknown = sorted(set(given) - set(phases))
+    missing = sorted(set(needed) - set(given))
+    absent = sorted(set(needed) - set(phases))
+    if unknown or missing or absent:
+        raise ValueError(f"[{spec.section}.materials] phases of {data.path.name} are {phases}; "
+                         + (f"unknown: {unknown} " if unknown else "")
+                         + (f"missing: {missing} " if missing else "")
+                         + (f"not in the mesh: {absent}" if absent else ""))
+
+
+def _rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm) -> Path:
+    from fe2.io.meshing import prepare_mesh
+
+    return prepare_mesh(spec.rve, case, comm)
+
+
+def homogenized_tangent(spec: MicroSpec, case: Path, comm: MPI.Comm,
+                        tangent_of: Callable[[Any], NDArray]) -> NDArray:
+    """The homogenized tangent of a linear RVE, solved once on rank 0 of ``comm``:
+    ``tangent_of(mesh_data)`` builds the cell problem (ValueError for a case that does not fit
+    the mesh, raised on every rank with the case file and table named)."""
+    import dolfinx.fem.petsc  # noqa: F401  (PETSc initialized on every rank: see on_root)
+
+    from fe2.io.mesh import MeshError, load_mesh
+
+    path = _rve_mesh(spec, case, comm)
+    try:
+        return on_root(comm, lambda: tangent_of(load_mesh(path, MPI.COMM_SELF)),
+                       errors=(ValueError, MeshError))
+    except ValueError as error:
+        raise ConfigError(f"{case}: [{spec.section}] {error}") from None
+
+
+def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model: str,
+                  rve_ranks: int):
+    """A nonlinear periodic RVE with pointwise ``laws`` per phase, on every rank or
+    distributed over groups of ``rve_ranks`` ranks."""
+    from fe2.io.mesh import load_mesh
+    from fe2.rve.group import GroupedRVE, split_groups
+    from fe2.rve.nonlinear import NonlinearRVE
+
+    if spec.rve.bc != "periodic":
+        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
+                         "periodic boundary conditions")
+    try:
+        group = split_groups(comm, rve_ranks) if rve_ranks > 1 else MPI.COMM_SELF
+    except ValueError as error:
+        raise ConfigError(f"{case}: [parallel] rve_ranks: {error}") from None
+    data = load_mesh(_rve_mesh(spec, case, comm), group)
+    try:
+        check_phases(spec, data, data.domain_names())
+        if (data.mesh.geometry.dim == 3) != (model == "3d"):
+            raise ValueError(f"the RVE mesh {data.path.name} is {data.mesh.geometry.dim}D but "
+                             f"the macro model is {model!r}")
+    except ValueError as error:
+        raise ConfigError(f"{case}: [{spec.section}] {error}") from None
+    rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
+                       max_iterations=spec.max_iterations)
+    return GroupedRVE(rve) if group.size > 1 else rve

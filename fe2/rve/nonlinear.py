@@ -1,0 +1,568 @@
+"""Nonlinear, history-dependent RVE: pointwise laws at the micro quadrature points, periodic BC.
+
+The micro strain is the macro strain ``E`` plus the strain of a periodic fluctuation ``w``; every
+phase has a pointwise law (fe2.laws.pointwise.PointLaw) that maps the strain at each quadrature
+point and the committed history to stress, consistent tangent and new history. Newton solves::
+
+    r(w) = ∫ σ(E + s(w)) · s(v) dx = 0   for all periodic v,   s(u) = Mandel(sym ∇u)
+
+and the homogenized stress and consistent tangent follow by volume averaging and static
+condensation with the factorization of the converged Jacobian::
+
+    Σ = ⟨σ⟩,   C_hom = (∫ C dx + Hᵀ P X) / |Y|,   X = -K⁻¹ Pᵀ F,   F = G(C e_k), H = G(Cᵀ e_k)
+
+One quadrature rule (degree ``max(2(p - 1), 1)`` for Lagrange degree p) serves everything. The
+operator ``G`` of ∫ τ · s(v) dx (τ a vector of n_strain values per point) and the quadrature
+weights are assembled once, so the strain at all points is ``E + Gᵀw / w_q``, the internal force
+is ``G σ`` and the averages are weighted sums: no form is rebuilt or re-assembled for them. The
+periodic constraint (dolfinx_mpc, one interior dof pinned) is applied to vectors by an explicit
+sparse matrix ``P`` (constrained dofs → all dofs); the Jacobian is assembled by dolfinx_mpc from
+one compiled form into a preallocated matrix and refactorized numerically by MUMPS (the symbolic
+analysis is reused). ``averaging="reference"`` computes strain, residual and averages with forms
+instead (slower; it checks the operators; one-process communicator only).
+
+The mesh may be distributed over a group of ranks (a large RVE solved collectively): each rank
+evaluates the laws at the points of its owned cells, ``G`` holds its cells' contributions to its
+local (owned and ghost) dofs, and ghost contributions are summed by the dof index map; ``P`` is a
+distributed PETSc matrix and MUMPS factorizes in parallel. Averages are local sums reduced over
+the group, so every rank of the group returns the same stress and tangent. ``solve`` is then
+collective over the group; each rank's state holds its owned dofs of ``w`` and the histories of
+its points.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+from mpi4py import MPI
+from numpy.typing import NDArray
+
+from fe2.core.micro import MicroSolveError, check_finite
+from fe2.io.mesh import MeshData
+from fe2.laws.mandel import n_mandel, ufl_mandel
+from fe2.laws.pointwise import PointLaw
+from fe2.rve.linear import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
+
+__all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
+
+MODELS = ("plane_strain", "3d")
+AVERAGING = ("operator", "reference")
+PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
+_SCHEME = "default"
+
+
+@dataclass
+class _LawPoints:
+    """The quadrature points (rows) one law object evaluates and each phase's part of them."""
+
+    law: PointLaw
+    rows: NDArray
+    phases: dict[str, slice]
+
+
+class NonlinearRVE:
+    """A periodic RVE with pointwise (possibly inelastic) laws; a fe2.core.micro.MicroModel.
+
+    Args:
+        data: the RVE mesh, on ``MPI.COMM_SELF`` or distributed over a group of ranks.
+        laws: phase name → pointwise law (3D Mandel). Phases left out are voids: they are not
+            part of the problem but count in |Y| and ``volume_fractions``.
+        model: "plane_strain" (2D mesh; the laws see ε33 = ε13 = ε23 = 0) or "3d".
+        degree: Lagrange degree of the fluctuation.
+        rtol: Newton stops when ‖Pᵀr‖ ≤ rtol · ‖r‖, with r = G σ the unconstrained internal
+            force at the same iterate: at equilibrium r holds only the boundary tractions of the
+            stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
+        max_iterations: Newton updates allowed per solve before MicroSolveError.
+        averaging: "operator" (fast) or "reference" (strain by interpolation, residual and
+            averages by assembling forms, for testing).
+
+    The state is ``[w (ndofs) | one history block per law object]``: the blocks follow the
+    first appearance of each law in ``laws``, and a law object given to several phases is bound
+    and evaluated once for all their points (phase after phase, cells in order). After
+    ``solve``, ``iterations`` is the number of Newton updates and ``residuals`` the norms ‖Pᵀr‖
+    of every iterate. ``timings`` [s] (laws, residual, assembly, factorization, linear_solves,
+    averaging) and ``counts`` (factorizations, solves) accumulate over all solves; the Jacobian
+    is reassembled and refactorized only when the tangent at the points has changed since the
+    last factorization (an elastic point after an elastic point reuses it).
+    """
+
+    def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
+                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
+                 averaging: str = "operator"):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
+        if averaging not in AVERAGING:
+            raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
+        if averaging == "reference" and data.mesh.comm.size != 1:
+            raise ValueError('averaging="reference" needs a mesh on a one-process communicator')
+        gdim = data.mesh.geometry.dim
+        if (gdim == 2) != (model == "plane_strain"):
+            raise ValueError(f"model {model!r} does not fit a mesh of dimension {gdim}")
+        start = time.perf_counter()
+        self.model, self.degree, self.averaging = model, degree, averaging
+        self.rtol, self.max_iterations = rtol, max_iterations
+        self.laws = dict(laws)
+        self.lattice = lattice_of(data, periodic=True)
+        self.volume = self.lattice.volume
+        self.volume_fractions = {name: volume / self.volume
+                                 for name, volume in _phase_volumes(data).items()}
+        self.n_strain = n_mandel(gdim)
+        self.is_linear = all(law.is_linear for law in self.laws.values())
+        self.iterations = 0
+        self.residuals: list[float] = []
+        self.timings: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self._build(data)
+        self.setup_time = time.perf_counter() - start
+
+    # ------------------------------------------------------------------ setup
+    def _build(self, data: MeshData) -> None:
+        import basix.ufl
+        import ufl
+        from dolfinx import fem, la
+
+        mesh, cell_tags = _active_part(data, list(self.laws))
+        self.mesh, self.cell_tags, self.comm = mesh, cell_tags, mesh.comm
+        self.field = "vector"  # for the periodic constraint helper of fe2.rve.linear
+        n, gdim = self.n_strain, mesh.geometry.dim
+        self.V = fem.functionspace(mesh, ("Lagrange", self.degree, (gdim,)))
+        self.quadrature_degree = max(2 * (self.degree - 1), 1)
+        self.dx = ufl.Measure("dx", domain=mesh, metadata={
+            "quadrature_degree": self.quadrature_degree, "quadrature_scheme": _SCHEME})
+
+        def space(shape):
+            return fem.functionspace(mesh, basix.ufl.quadrature_element(
+                mesh.basix_cell(), value_shape=shape, scheme=_SCHEME,
+                degree=self.quadrature_degree))
+
+        self.Q, Qv, Qt = space(()), space((n,)), space((n, n))
+        n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
+        layout = self.Q.dofmap.list[:n_cells]
+        self.points_per_cell = layout.shape[1]
+        self.n_points = n_cells * self.points_per_cell
+        if not np.array_equal(layout, np.arange(self.n_points).reshape(layout.shape)):
+            raise RuntimeError("the quadrature dofmap is not cell-contiguous")
+
+        # The points of each law (a law shared by phases is bound and evaluated once): rows of
+        # PointLaw.update are the points of its cells in order, phase after phase.
+        by_law: dict[int, tuple[PointLaw, list[str]]] = {}
+        for name, law in self.laws.items():
+            by_law.setdefault(id(law), (law, []))[1].append(name)
+        self.groups: list[_LawPoints] = []
+        covered = np.zeros(self.n_points, dtype=int)
+        for law, names in by_law.values():
+            cells = [cell_tags.find(data.group(name, data.tdim).tag) for name in names]
+            cells = [c[c < n_cells] for c in cells]  # owned cells only
+            bounds = np.cumsum([0] + [len(c) * self.points_per_cell for c in cells])
+            cells = np.concatenate(cells).astype(np.int32)
+            law.bind(self.Q, cells)
+            rows = (cells[:, None] * self.points_per_cell
+                    + np.arange(self.points_per_cell)).ravel()
+            covered[rows] += 1
+            self.groups.append(_LawPoints(law, rows, {
+                name: slice(start, stop)
+                for name, start, stop in zip(names, bounds[:-1], bounds[1:], strict=True)}))
+        if not np.all(covered == 1):
+            raise RuntimeError("the phases do not partition the cells of the RVE")
+
+        def strain(u):
+            return ufl_mandel(ufl.sym(ufl.grad(u)))
+
+        self.strain = strain
+        v, dw = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
+        weights = fem.assemble_vector(fem.form(ufl.TestFunction(self.Q) * self.dx))
+        self.weights = weights.array[: self.n_points].copy()
+        index_map, bs = self.V.dofmap.index_map, self.V.dofmap.index_map_bs
+        self.ndofs = index_map.size_local * bs  # owned dofs (all dofs on one rank)
+        self._ghosted = la.vector(index_map, bs)
+        self.G = self._local_operator(
+            fem.form(ufl.inner(ufl.TrialFunction(Qv), strain(v)) * self.dx))
+
+        # The Jacobian form; its tangent coefficient starts at the virgin tangent at zero strain
+        # (the periodic solver factorizes it once, so an elastic first solve reuses it).
+        self.C_function = fem.Function(Qt)
+        zero_strain = np.zeros((self.n_points, n))
+        self.C_function.x.array[:] = self._evaluate(zero_strain, self._histories(
+            self.initial_state()))[1].ravel()
+        self.a = fem.form(ufl.inner(ufl.dot(self.C_function, strain(dw)), strain(v)) * self.dx)
+        self.solver = _PeriodicSolver(self)
+        self._factored = self.C_function.x.array.copy()
+        # Owned copies only; the reduced residual is zero there. (dolfinx 0.9 counts a ghost
+        # as owned in dof_indices() when the condition was given block indices, so compare.)
+        pinned = self.solver.bcs[0].dof_indices()[0]
+        self.pin = pinned[pinned < self.ndofs]
+        self.P = self._constraint_matrix()
+        self._x, self._y = self.P.createVecs()
+        if self.averaging == "reference":
+            self._build_reference(Qv)
+
+    def _local_operator(self, form) -> scipy.sparse.csr_matrix:
+        """G (local dofs × n_points·n_strain): the rows of ∫ τ · s(v) dx for this rank's points.
+
+        Each entry comes from the one cell of its point, so the assembled (row-distributed)
+        matrix is transposed to get this rank's points as rows, and the columns are mapped from
+        global to local (owned or ghost) dofs.
+        """
+        from dolfinx.fem.petsc import assemble_matrix
+
+        G = assemble_matrix(form)
+        G.assemble()
+        G.transpose()  # in place
+        indptr, columns, values = G.getValuesCSR()
+        G.destroy()
+        index_map, bs = self.V.dofmap.index_map, self.V.dofmap.index_map_bs
+        every = index_map.local_to_global(
+            np.arange(index_map.size_local + index_map.num_ghosts, dtype=np.int32))
+        order = np.argsort(every)
+        blocks = order[np.searchsorted(every, columns // bs, sorter=order)]
+        n_local = len(every) * bs
+        return scipy.sparse.csr_matrix((values, blocks * bs + columns % bs, indptr),
+                                       shape=(len(indptr) - 1, n_local)).T.tocsr()
+
+    def _constraint_matrix(self):
+        """P (PETSc, owned rows): w = P x for x on the master dofs (slave entries ignored)."""
+        from petsc4py import PETSc
+
+        mpc = self.solver.mpc
+        index_map = mpc.function_space.dofmap.index_map
+        bs = mpc.function_space.dofmap.index_map_bs
+        if index_map.local_range != self.V.dofmap.index_map.local_range:
+            raise RuntimeError("the constrained space does not keep the owned dof numbering")
+        n = self.ndofs
+        masters = mpc.masters
+        coefficients, _ = mpc.coefficients()
+        offsets = masters.offsets[: n + 1]
+        counts = np.diff(offsets)
+        local = masters.array[: offsets[-1]]
+        blocks = index_map.local_to_global(np.asarray(local // bs, dtype=np.int32))
+        first = index_map.local_range[0] * bs
+        is_slave = counts > 0
+        rows = np.concatenate([np.flatnonzero(~is_slave), np.repeat(np.arange(n), counts)])
+        columns = np.concatenate([first + np.flatnonzero(~is_slave), blocks * bs + local % bs])
+        values = np.concatenate([np.ones(np.count_nonzero(~is_slave)),
+                                 coefficients[: offsets[-1]]])
+        size = index_map.size_global * bs
+        P = scipy.sparse.csr_matrix((values, (rows, columns)), shape=(n, size))
+        P.sort_indices()
+        matrix = PETSc.Mat().createAIJ(((n, size), (n, size)), comm=self.comm, csr=(
+            P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
+        matrix.assemble()
+        return matrix
+
+    def reduce(self, owned: NDArray) -> NDArray:
+        """Pᵀ r for r on the owned dofs, the pinned dof zeroed (collective)."""
+        self._y.array[:] = owned
+        self.P.multTranspose(self._y, self._x)
+        reduced = self._x.array.copy()
+        reduced[self.pin] = 0.0
+        return reduced
+
+    def expand(self, x: NDArray) -> NDArray:
+        """P x on the owned dofs for x on the owned master dofs (collective)."""
+        self._x.array[:] = x
+        self.P.mult(self._x, self._y)
+        return self._y.array.copy()
+
+    def _forward(self, owned: NDArray) -> NDArray:
+        """Owned dof values → local (owned and ghost) values (collective)."""
+        self._ghosted.array[: self.ndofs] = owned
+        self._ghosted.scatter_forward()
+        return self._ghosted.array.copy()
+
+    def _accumulate(self, local: NDArray) -> NDArray:
+        """Every rank's local (owned and ghost) contributions summed on the owned dofs."""
+        from dolfinx import la
+
+        self._ghosted.array[:] = local
+        self._ghosted.scatter_reverse(la.InsertMode.add)
+        return self._ghosted.array[: self.ndofs].copy()
+
+    def _sum(self, value):
+        """The sum over the group of ranks (the same array on every rank)."""
+        if self.comm.size == 1:
+            return value
+        return self.comm.bcast(self.comm.allreduce(value, op=MPI.SUM), root=0)
+
+    def _build_reference(self, Qv) -> None:
+        """Forms for averaging="reference": strain, residual and averages by assembly."""
+        import ufl
+        from dolfinx import fem
+
+        n = self.n_strain
+        v = ufl.TestFunction(self.V)
+        self.macro = fem.Constant(self.mesh, np.zeros(n))
+        self.unit = fem.Constant(self.mesh, np.zeros(n))
+        self.unit_matrix = fem.Constant(self.mesh, np.zeros((n, n)))
+        self.w_function = fem.Function(self.V)
+        self.strain_function, self.stress_function = fem.Function(Qv), fem.Function(Qv)
+        self.strain_expression = fem.Expression(self.macro + self.strain(self.w_function),
+                                                Qv.element.interpolation_points())
+        C, sigma = self.C_function, self.stress_function
+        self.reference_forms = {
+            "residual": fem.form(ufl.inner(sigma, self.strain(v)) * self.dx),
+            "stress": fem.form(ufl.inner(sigma, self.unit) * self.dx),
+            "A0": fem.form(ufl.inner(C, self.unit_matrix) * self.dx),
+            "F": fem.form(ufl.inner(ufl.dot(C, self.unit), self.strain(v)) * self.dx),
+            "H": fem.form(ufl.inner(ufl.dot(ufl.transpose(C), self.unit), self.strain(v))
+                          * self.dx),
+        }
+
+    # ------------------------------------------------------------------ state
+    @property
+    def n_stress(self) -> int:
+        return self.n_strain
+
+    @property
+    def state_size(self) -> int:
+        return self.ndofs + sum(len(g.rows) * g.law.n_history for g in self.groups)
+
+    def initial_state(self) -> NDArray:
+        """Zero fluctuation and every law's virgin history, flat (state_size,)."""
+        parts = [np.zeros(self.ndofs)]
+        parts += [np.asarray(g.law.initial_history(len(g.rows)), dtype=float).ravel()
+                  for g in self.groups]
+        return np.concatenate(parts)
+
+    def _histories(self, state: NDArray) -> list[NDArray]:
+        """Read-only views (n_points_of_law, n_history) of each law's history in ``state``."""
+        views, offset = [], self.ndofs
+        for group in self.groups:
+            size = len(group.rows) * group.law.n_history
+            view = state[offset:offset + size].reshape(len(group.rows), group.law.n_history)
+            view.flags.writeable = False
+            views.append(view)
+            offset += size
+        return views
+
+    def histories(self, state: NDArray) -> dict[str, NDArray]:
+        """Phase → history (n_points_of_phase, n_history) in ``state`` (read-only views)."""
+        views = self._histories(np.asarray(state, dtype=float))
+        return {name: view[part] for group, view in zip(self.groups, views, strict=True)
+                for name, part in group.phases.items()}
+
+    def average_history(self, state: NDArray, phase: str, column: int,
+                        over: str = "cell") -> float:
+        """Volume average of history ``column`` of ``phase``'s law.
+
+        ``over="cell"`` divides by |Y| (other phases count as zero; e.g. the mean equivalent
+        plastic strain of the cell), ``over="phase"`` by the phase's volume. Collective.
+        """
+        if over not in ("cell", "phase"):
+            raise ValueError(f"over must be 'cell' or 'phase', got {over!r}")
+        group = next(g for g in self.groups if phase in g.phases)
+        weights = self.weights[group.rows[group.phases[phase]]]
+        total, volume = self._sum(np.array([weights @ self.histories(state)[phase][:, column],
+                                            weights.sum()]))
+        return float(total / (self.volume if over == "cell" else volume))
+
+    def point_outputs(self, states: NDArray) -> dict[str, NDArray]:
+        """Per macro point (rows of ``states``): the cell-averaged equivalent plastic strain
+        [-] of the phases whose law has one (what the FE² fields show). Collective."""
+        plastic = [(group.law, self.weights[group.rows[part]], phase)
+                   for group in self.groups for phase, part in group.phases.items()
+                   if hasattr(group.law, "equivalent_plastic_strain")]
+        if not plastic:
+            return {}
+        values = [sum(weights @ law.equivalent_plastic_strain(self.histories(state)[phase])
+                      for law, weights, phase in plastic) / self.volume for state in states]
+        return {"equivalent_plastic_strain": self._sum(np.array(values))}
+
+    def fluctuation(self, state: NDArray):
+        """The fluctuation field of ``state`` as a dolfinx Function (for output)."""
+        from dolfinx import fem
+
+        w = fem.Function(self.V)
+        w.x.array[:] = self._forward(np.asarray(state, dtype=float)[: self.ndofs])
+        return w
+
+    # ------------------------------------------------------------------ the micro solve
+    def solve(self, strain: NDArray, state: NDArray,
+              step=None) -> tuple[NDArray, NDArray, NDArray]:
+        """Homogenized stress (n_strain,), consistent tangent (n_strain²) and new state.
+
+        Collective over the RVE's communicator; stress and tangent are the same on every rank.
+
+        Raises:
+            MicroSolveError: Newton did not converge in ``max_iterations`` updates, the
+                linear solve failed, or a result is not finite.
+        """
+        macro = np.asarray(strain, dtype=float)
+        state = np.asarray(state, dtype=float)
+        if macro.shape != (self.n_strain,) or state.shape != (self.state_size,):
+            raise ValueError(f"expected strain ({self.n_strain},) and state "
+                             f"({self.state_size},), got {macro.shape} and {state.shape}")
+        histories = self._histories(state)
+        w = state[: self.ndofs].copy()
+        self.residuals = []
+        for iteration in range(self.max_iterations + 1):
+            sigma, C, new_histories = self._evaluate(self._point_strains(macro, w), histories)
+            reduced, scale = self._residual(sigma)
+            norm = float(np.sqrt(self._sum(reduced @ reduced)))
+            self.residuals.append(norm)
+            if not np.isfinite(norm):
+                raise MicroSolveError("micro Newton residual is not finite")
+            if norm <= self.rtol * max(scale, np.finfo(float).tiny):
+                break
+            if iteration == self.max_iterations:
+                raise MicroSolveError(
+                    f"micro Newton did not converge in {self.max_iterations} iterations "
+                    f"(residual {norm:.3e}, tolerance {self.rtol * scale:.3e})")
+            self._factorize(C)
+            w += self._clock("linear_solves", lambda r=reduced: self.expand(self._solve(-r)))
+        self.iterations = iteration
+        self._factorize(C)
+        stress, tangent = self._clock("averaging", lambda: self._averages(sigma, C, w))
+        check_finite(stress, tangent)
+        new_state = np.concatenate([w, *(np.ravel(h) for h in new_histories)])
+        self.counts["solves"] += 1
+        return stress, tangent, new_state
+
+    def _clock(self, key: str, action):
+        start = time.perf_counter()
+        out = action()
+        self.timings[key] += time.perf_counter() - start
+        return out
+
+    def _point_strains(self, macro: NDArray, w: NDArray) -> NDArray:
+        """Strain (n_points, n_strain) at every quadrature point: E + s(w)."""
+        start = time.perf_counter()
+        if self.averaging == "reference":
+            self.macro.value[:] = macro
+            self.w_function.x.array[:] = w
+            self.strain_function.interpolate(self.strain_expression)
+            strains = self.strain_function.x.array.reshape(self.n_points, self.n_strain).copy()
+        else:
+            strains = (self.G.T @ self._forward(w)).reshape(self.n_points, self.n_strain)
+            strains /= self.weights[:, None]
+            strains += macro
+        self.timings["residual"] += time.perf_counter() - start
+        return strains
+
+    def _evaluate(self, strains: NDArray, histories: list[NDArray]):
+        """Every law at its points: stress (n_points, n), tangent (n_points, n, n), histories."""
+        start = time.perf_counter()
+        n = self.n_strain
+        sigma, C = np.empty((self.n_points, n)), np.empty((self.n_points, n, n))
+        new_histories = []
+        plane = self.model == "plane_strain"
+        for group, history in zip(self.groups, histories, strict=True):
+            rows = group.rows
+            local = strains[rows]
+            if plane:
+                local = np.zeros((len(rows), 6))
+                local[:, PLANE_STRAIN_COMPONENTS] = strains[rows]
+            s, c, new_history = group.law.update(local, history)
+            new_histories.append(new_history)
+            if plane:
+                s = s[:, PLANE_STRAIN_COMPONENTS]
+                c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
+            sigma[rows], C[rows] = s, c
+        check_finite(sigma, C, comm=self.comm)  # on every rank of the group
+        self.timings["laws"] += time.perf_counter() - start
+        return sigma, C, new_histories
+
+    def _residual(self, sigma: NDArray) -> tuple[NDArray, float]:
+        """The reduced residual Pᵀ G σ (pinned dof zeroed) and ‖G σ‖ (convergence scale)."""
+        start = time.perf_counter()
+        if self.averaging == "reference":
+            import dolfinx_mpc
+            from dolfinx.fem.petsc import assemble_vector
+
+            self.stress_function.x.array[:] = sigma.ravel()
+            form = self.reference_forms["residual"]
+            full = assemble_vector(form)
+            scale = full.norm()
+            full.destroy()
+            dolfinx_mpc.assemble_vector(form, self.solver.mpc, b=self.solver.b)
+            reduced = self.solver.b.array.copy()
+            reduced[self.pin] = 0.0
+        else:
+            full = self._accumulate(self.G @ sigma.ravel())
+            scale = float(np.sqrt(self._sum(full @ full)))
+            reduced = self.reduce(full)
+        self.timings["residual"] += time.perf_counter() - start
+        return reduced, scale
+
+    def _factorize(self, C: NDArray) -> None:
+        """Assemble the Jacobian for tangent C and factorize it, unless already factorized."""
+        import dolfinx_mpc
+        from petsc4py import PETSc
+
+        flat = C.ravel()
+        if not self.comm.allreduce(not np.array_equal(flat, self._factored), op=MPI.LOR):
+            return
+        start = time.perf_counter()
+        self.C_function.x.array[:] = flat
+        dolfinx_mpc.assemble_matrix(self.a, self.solver.mpc, bcs=self.solver.bcs, A=self.solver.A)
+        middle = time.perf_counter()
+        self._factored = None  # not factorized if the next call fails
+        try:
+            self.solver.ksp.getPC().setUp()  # numeric LU; same nonzero pattern: analysis reused
+        except PETSc.Error as error:
+            raise MicroSolveError(f"micro Jacobian factorization failed: {error}") from error
+        self._factored = flat.copy()
+        self.timings["assembly"] += middle - start
+        self.timings["factorization"] += time.perf_counter() - middle
+        self.counts["factorizations"] += 1
+
+    def _solve(self, rhs: NDArray) -> NDArray:
+        """K⁻¹ rhs on the constrained dofs (slave and pinned entries of rhs are zero)."""
+        self.solver.b.array[:] = rhs
+        try:
+            return self.solver.solve_vec(self.solver.b)
+        except RuntimeError as error:
+            raise MicroSolveError(str(error)) from error
+
+    def _averages(self, sigma: NDArray, C: NDArray, w: NDArray) -> tuple[NDArray, NDArray]:
+        """Σ = ⟨σ⟩ and C_hom by static condensation with the factorized converged Jacobian."""
+        if self.averaging == "reference":
+            return self._reference_averages(sigma, C)
+        n = self.n_strain
+        F = self.G @ C.reshape(-1, n)  # column k: G (C e_k), this rank's cells
+        H = self.G @ C.transpose(0, 2, 1).reshape(-1, n)  # column i: G (Cᵀ e_i)
+        W = np.column_stack([  # P X on the local dofs, X = -K⁻¹ Pᵀ F
+            self._forward(self.expand(-self._solve(self.reduce(self._accumulate(F[:, k])))))
+            for k in range(n)])
+        local = np.zeros((n + 1, n))
+        local[0] = self.weights @ sigma
+        local[1:] = np.einsum("p,pij->ij", self.weights, C) + H.T @ W
+        total = self._sum(local) / self.volume
+        return total[0], total[1:]
+
+    def _reference_averages(self, sigma: NDArray, C: NDArray) -> tuple[NDArray, NDArray]:
+        import dolfinx_mpc
+        from dolfinx import fem
+        from dolfinx.fem.petsc import assemble_vector
+
+        n, forms, solver = self.n_strain, self.reference_forms, self.solver
+        self.stress_function.x.array[:] = sigma.ravel()
+        stress, A0 = np.zeros(n), np.zeros((n, n))
+        H, dW = np.zeros((self.ndofs, n)), np.zeros((self.ndofs, n))
+        for k, unit in enumerate(np.eye(n)):
+            self.unit.value[:] = unit
+            stress[k] = fem.assemble_scalar(forms["stress"])
+            for j, other in enumerate(np.eye(n)):
+                self.unit_matrix.value[:] = np.outer(unit, other)
+                A0[k, j] = fem.assemble_scalar(forms["A0"])
+            vector = assemble_vector(forms["H"])
+            H[:, k] = vector.array
+            vector.destroy()
+            dolfinx_mpc.assemble_vector(forms["F"], solver.mpc, b=solver.b)
+            rhs = solver.b.array.copy()
+            rhs[self.pin] = 0.0
+            solver.function.x.array[:] = -self._solve(rhs)
+            solver.mpc.backsubstitution(solver.function)
+            dW[:, k] = solver.function.x.array
+        self.unit.value[:] = 0.0
+        return stress / self.volume, (A0 + H.T @ dW) / self.volume
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (matrices, vectors, solver)."""
+        self.solver.destroy()
+        for obj in (self.P, self._x, self._y):
+            obj.destroy()
+
