@@ -123,9 +123,9 @@ def worker(case: Path, out: Path, balance: str | None) -> None:
 
     from mpi4py import MPI
 
-    from fe2.core import dispatch
     from fe2.app.run import run
     from fe2.app.run_case import load_run_config
+    from fe2.core import dispatch
 
     comm = MPI.COMM_WORLD
     calls: list[tuple[float, ...]] = []

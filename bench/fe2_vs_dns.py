@@ -77,8 +77,8 @@ def dns(path: Path, comm: MPI.Comm, loading: str = "clamped") -> Solution:
     from dolfinx import fem
     from dolfinx.fem.petsc import LinearProblem
 
-    from fe2.laws.mandel import ufl_mandel
     from fe2.io.mesh import load_mesh
+    from fe2.laws.mandel import ufl_mandel
 
     start = time.perf_counter()
     data = load_mesh(path, comm)
@@ -128,9 +128,9 @@ def macro_mesh(comm: MPI.Comm, cells: int = MACRO_CELLS, grading: float = MACRO_
 def fe2(rve_path: Path, comm: MPI.Comm, loading: str = "clamped", cells: int = MACRO_CELLS,
         grading: float = MACRO_GRADING) -> Solution:
     """FE² with the periodic P2 RVE ``rve_path`` (COMM_SELF) on the macro mesh (``comm``)."""
-    from dolfinx import mesh as dmesh
-
     from types import SimpleNamespace
+
+    from dolfinx import mesh as dmesh
 
     from fe2.core.definition import MicroCoupling, StepContext
     from fe2.core.micro import HomogenizedModel

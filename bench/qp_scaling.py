@@ -7,8 +7,9 @@ Run (serially, or under mpirun to split the points over the ranks)::
 
 A static fe2.core.dispatch.Dispatcher on MPI.COMM_WORLD with the demo's micro model (periodic square
 cell meshes/rve_square.geo with h = 0.12, about 300 dofs; J2 matrix E = 70e3, ν = 0.33,
-σ_y = 150, H = 2e3; elastic fibre E = 400e3, ν = 0.2; as problems/mechanics/plate_hole_fe2.toml) solves N
-random plastic macro strains from the virgin state (N split evenly over the ranks). It prints
+σ_y = 150, H = 2e3; elastic fibre E = 400e3, ν = 0.2; as problems/mechanics/plate_hole_fe2.toml)
+solves N random plastic macro strains from the virgin state (N split evenly over the ranks). It
+prints
 the wall time of the call and the rank-seconds per point (wall × ranks / N): flat in N means the
 dispatcher adds nothing that grows with the number of points. A size whose predicted time (from
 the previous size) exceeds ``--budget`` seconds is not run but extrapolated, and marked so.
@@ -22,8 +23,8 @@ Last, what the macro side of one Newton iteration costs at the same numbers of q
 points (``--macro-sizes``): a P1 plane-strain problem on a unit square with one quadrature point
 per triangle, as the demo (about one dof per point), clamped on one side, with a constant
 tangent. Timed on MPI.COMM_WORLD (max over ranks): the Jacobian assembly, MUMPS LU as in
-fe2.core.problem (first factorization with the analysis, then the numeric refactorization every later
-Newton iteration does, and one solve), and CG with GAMG (rigid-body near-nullspace, relative
+fe2.core.solvers (first factorization with the analysis, then the numeric refactorization every
+later Newton iteration does, and one solve), and CG with GAMG (rigid-body near-nullspace, relative
 tolerance 1e-8) as the iterative alternative (set-up and solve).
 """
 
@@ -39,9 +40,9 @@ import numpy as np
 from mpi4py import MPI
 
 from fe2.core.dispatch import Dispatcher, balance_plan
-from fe2.laws.pointwise import Elastic, J2Plasticity
 from fe2.io.mesh import load_mesh
 from fe2.io.meshing import MeshOptions, mesh_files
+from fe2.laws.pointwise import Elastic, J2Plasticity
 from fe2.physics.mechanics import Mechanics
 from fe2.rve.nonlinear import NonlinearRVE
 

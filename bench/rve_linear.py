@@ -38,10 +38,10 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fe2.rve import linear as rve_module
-from fe2.laws.materials import IsotropicElastic
 from fe2.io.mesh import MeshData, load_mesh
 from fe2.io.meshing import MeshOptions, mesh_files
+from fe2.laws.materials import IsotropicElastic
+from fe2.rve import linear as rve_module
 
 ROOT = Path(__file__).resolve().parents[1]
 GEO = ROOT / "meshes" / "rve_square.geo"

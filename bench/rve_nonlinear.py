@@ -43,9 +43,9 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fe2.laws.pointwise import Elastic, J2Plasticity
 from fe2.io.mesh import MeshData, load_mesh
 from fe2.io.meshing import MeshOptions, mesh_files
+from fe2.laws.pointwise import Elastic, J2Plasticity
 from fe2.rve.nonlinear import NonlinearRVE
 
 ROOT = Path(__file__).resolve().parents[1]

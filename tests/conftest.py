@@ -68,3 +68,26 @@ def meshed(tmp_path_factory) -> dict[str, Path]:
     failed = [r.line() for r in reports if not r.ok]
     assert not failed, "\n".join(failed)
     return {Path(r.source).stem: Path(r.output) for r in reports}
+
+
+def case_copy(source: Path, folder: Path, name: str, replacements=()) -> Path:
+    """A copy of a shipped case in ``folder`` (written on rank 0; every rank gets the path)
+    with its relative mesh paths made absolute and ``(old, new)`` text replacements applied."""
+    path = folder / f"{name}.toml"
+    if MPI.COMM_WORLD.rank == 0:
+        text = source.read_text().replace('"../../meshes/', f'"{MESHES}/')
+        for old, new in replacements:
+            assert old in text, f"{old!r} is not in {source.name}"
+            text = text.replace(old, new)
+        path.write_text(text)
+    MPI.COMM_WORLD.barrier()
+    return path
+
+
+def run_case(case: Path, out: Path, comm=None, **options):
+    """``fe2 run`` of a case file in this process, without progress output or figures."""
+    from fe2.app.run import run
+    from fe2.app.run_case import load_run_config
+
+    options = {"progress": False, "figures": False, **options}
+    return run(load_run_config(case), out, comm or MPI.COMM_WORLD, **options)

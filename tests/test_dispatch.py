@@ -42,7 +42,7 @@ class FakeModel:
     def initial_state(self) -> np.ndarray:
         return np.zeros(self.state_size)
 
-    def solve(self, strain, state):
+    def solve(self, strain, state, step=None):
         size = abs(float(strain[0]))
         time.sleep(SECONDS_PER_UNIT * size)
         if size > self.fail_above:

@@ -138,7 +138,8 @@ def test_parallel_run_equals_serial_run(shared_tmp):
     comm = MPI.COMM_WORLD
     case = _case(shared_tmp, "parallel")
     config = load_run_config(case)
-    for source in (config.macro, config.definition.micro[0].rve):  # mesh once, before the serial runs
+    # Mesh once, before the serial runs.
+    for source in (config.macro, config.definition.micro[0].rve):
         prepare_mesh(source, config.path, comm)
     parallel = _run(case, shared_tmp / "parallel", comm)
     serial = _run(case, shared_tmp / f"serial{comm.rank}", MPI.COMM_SELF)

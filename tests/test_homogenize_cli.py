@@ -12,8 +12,8 @@ import pytest
 from conftest import MESHES, REPO, mesh_on_root
 from mpi4py import MPI
 
-from fe2.app.cli import main
 from fe2.app.case import ConfigError, load_config
+from fe2.app.cli import main
 from fe2.app.homogenize import mechanics_constants, transport_constants
 from fe2.laws.materials import IsotropicElastic
 
@@ -227,7 +227,7 @@ def test_strain_of_the_wrong_length_is_an_error(msh, tmp_path, capsys):
 def test_laminate_case_is_exact(msh, tmp_path, capsys):
     """Source: DESIGN §6 exact laminate formulas (layers normal to x2); tolerance 1e-8."""
     text = (PROBLEMS / "mechanics" / "rve_laminate.toml").read_text()
-    text = text.replace('"../meshes/rve_laminate.geo"', f'"{msh["rve_laminate"]}"')
+    text = text.replace('"../../meshes/rve_laminate.geo"', f'"{msh["rve_laminate"]}"')
     text = text.replace("parameters = { f = 0.5 }", "")
     case = tmp_path / "laminate.toml"
     case.write_text(text)
@@ -252,7 +252,7 @@ def test_laminate_case_is_exact(msh, tmp_path, capsys):
 def test_porous_electrode_transport_case(msh, tmp_path, capsys):
     text = (PROBLEMS / "transport" / "porous_electrode_transport.toml").read_text()
     case = tmp_path / "electrode.toml"
-    case.write_text(text.replace('"../meshes/rve_porous_electrode.geo"',
+    case.write_text(text.replace('"../../meshes/rve_porous_electrode.geo"',
                                  f'"{msh["rve_porous_electrode"]}"'))
     out = tmp_path / "electrode.json"
     assert main(["homogenize", str(case), "--json", str(out)]) == 0

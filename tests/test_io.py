@@ -23,8 +23,8 @@ from mpi4py import MPI
 import fe2.io.checkpoint
 from fe2.io.checkpoint import CheckpointError, load_checkpoint, load_meta, save_checkpoint
 from fe2.io.fields import FieldWriter, read_xdmf
-from fe2.io.records import write_json_atomic
 from fe2.io.plot import plot_load_curve, plot_macro_field
+from fe2.io.records import write_json_atomic
 
 WORLD = MPI.COMM_WORLD
 LENGTH, HEIGHT = 3.0, 2.0  # rectangle [0, 3] x [0, 2] [m]

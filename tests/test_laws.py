@@ -12,8 +12,8 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from fe2.laws.pointwise import Elastic, J2Plasticity, PointLaw, UFLEnergyLaw, von_mises
 from fe2.laws.materials import lame
+from fe2.laws.pointwise import Elastic, J2Plasticity, PointLaw, UFLEnergyLaw, von_mises
 
 E, NU, SIGMA_Y = 200e3, 0.3, 250.0  # steel-like, MPa
 LAM, MU = lame(E, NU)

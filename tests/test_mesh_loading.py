@@ -22,6 +22,7 @@ EXPECTED_GROUPS = {
     "rve_porous_electrode": {"particles", "electrolyte", "left", "right", "bottom", "top"},
     "plate_hole": {"domain", "left", "right", "bottom", "top", "hole"},
     "sen_specimen": {"domain", "left", "right", "bottom", "top", "notch"},
+    "rectangle": {"body", "left", "right", "bottom", "top"},
     "electrode_sandwich": {"negative_electrode", "separator", "positive_electrode",
                            "negative_current_collector", "positive_current_collector",
                            "bottom", "top"},

@@ -13,10 +13,10 @@ from conftest import MESHES, mesh_on_root
 from dolfinx import fem
 from mpi4py import MPI
 
-from fe2.laws.materials import Diffusivity, IsotropicElastic, lame
+from fe2.core.micro import MicroModel
 from fe2.io.mesh import MeshError, load_mesh
 from fe2.io.meshing import MeshOptions
-from fe2.core.micro import MicroModel
+from fe2.laws.materials import Diffusivity, IsotropicElastic, lame
 from fe2.rve.linear import BOUNDARY_CONDITIONS, LinearRVE
 
 MATRIX, FIBRE = IsotropicElastic(50e3, 0.2), IsotropicElastic(210e3, 0.3)  # DESIGN §6

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from fe2.laws.pointwise import Elastic, J2Plasticity
-from fe2.io.mesh import load_mesh
 from fe2.app.run_case import load_run_config
+from fe2.io.mesh import load_mesh
+from fe2.laws.pointwise import Elastic, J2Plasticity
 from fe2.rve.nonlinear import NonlinearRVE
 
 MATRIX, FIBRE = (50e3, 0.2), (210e3, 0.3)  # E, ν as in test_rve_nonlinear.py
@@ -105,8 +105,7 @@ def test_fe2_run_with_rve_groups_equals_one_rank_rves(shared_tmp):
     assert comm.allreduce(np.abs(u2 - u1).max(), op=MPI.MAX) <= 1e-10 * comm.allreduce(
         np.abs(u1).max(), op=MPI.MAX)
     # The group states live whole with the owning rank and give the same micro outputs.
-    p1 = single.problem.couplings[0].regions[0].dispatcher.model.point_outputs(single.problem.committed)
-    p2 = grouped.problem.couplings[0].regions[0].dispatcher.model.point_outputs(grouped.problem.committed)
+    p1, p2 = single.problem.point_outputs("rve"), grouped.problem.point_outputs("rve")
     plastic1, plastic2 = p1["equivalent_plastic_strain"], p2["equivalent_plastic_strain"]
     assert comm.allreduce(float(np.max(plastic1, initial=0.0)), op=MPI.MAX) > 0  # it yielded
     assert comm.allreduce(float(np.abs(plastic2 - plastic1).max(initial=0.0)),
@@ -119,15 +118,15 @@ def test_rve_groups_need_equal_groups_and_no_balance(shared_tmp):
     """Bad [parallel] settings are clear config errors on every rank."""
     from test_fe2_run import _case
 
-    from fe2.app.case import ConfigError
-    from fe2.app.run import build_micro_model
+    from fe2.app.run import build_problem
+    from fe2.core.errors import ConfigError
 
     case = _case(shared_tmp, "bad_groups")
     with pytest.raises(ConfigError, match="cannot be combined"):
         load_run_config(_with_parallel(case, "rve_ranks = 2\nbalance = true"))
     config = load_run_config(_with_parallel(case, "rve_ranks = 3"))
     with pytest.raises(ConfigError, match="do not split into groups of 3"):
-        build_micro_model(config, MPI.COMM_WORLD)
+        build_problem(config, MPI.COMM_WORLD)
 
 
 @pytest.mark.serial

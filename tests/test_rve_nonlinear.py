@@ -15,10 +15,10 @@ from dolfinx import fem
 from dolfinx.fem.petsc import set_bc
 from mpi4py import MPI
 
-from fe2.laws.pointwise import Elastic, J2Plasticity, UFLEnergyLaw
-from fe2.laws.materials import IsotropicElastic
-from fe2.io.mesh import load_mesh
 from fe2.core.micro import MicroModel, MicroSolveError
+from fe2.io.mesh import load_mesh
+from fe2.laws.materials import IsotropicElastic
+from fe2.laws.pointwise import Elastic, J2Plasticity, UFLEnergyLaw
 from fe2.rve.linear import LinearRVE
 from fe2.rve.nonlinear import PLANE_STRAIN_COMPONENTS, NonlinearRVE
 

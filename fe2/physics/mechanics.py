@@ -27,7 +27,8 @@ from fe2.laws.mandel import n_mandel, ufl_mandel
 from fe2.laws.materials import IsotropicElastic
 from fe2.rve.factory import MicroSpec, homogenized_tangent, nonlinear_rve, read_micro
 
-__all__ = ["DEFINITION", "LAWS", "LawSpec", "Mechanics", "make_law", "strain"]
+__all__ = ["DEFINITION", "LAWS", "LawSpec", "Mechanics", "make_law", "rigid_body_modes",
+           "strain"]
 
 MODELS = ("plane_strain", "3d")
 LAWS = {"elastic": ("E", "nu"),
@@ -226,24 +227,29 @@ class Mechanics:
         return outputs
 
     def near_nullspace(self, V):
-        """The rigid-body modes of V (3 in 2D, 6 in 3D), orthonormalized, as a PETSc
-        NullSpace: what algebraic multigrid needs to coarsen elasticity well."""
-        from dolfinx import la
-        from petsc4py import PETSc
+        """The rigid-body modes: what algebraic multigrid needs to coarsen elasticity well."""
+        return rigid_body_modes(V)
 
-        gdim = V.mesh.geometry.dim
-        n_owned = V.dofmap.index_map.size_local
-        x = V.tabulate_dof_coordinates()[:n_owned, :gdim]
-        modes = [la.vector(V.dofmap.index_map, gdim) for _ in range(3 if gdim == 2 else 6)]
-        values = [mode.array[: n_owned * gdim].reshape(n_owned, gdim) for mode in modes]
-        for i in range(gdim):  # translations
-            values[i][:, i] = 1.0
-        rotations = [(0, 1)] if gdim == 2 else [(0, 1), (1, 2), (2, 0)]
-        for k, (i, j) in enumerate(rotations):  # rotations in the (i, j) planes
-            values[gdim + k][:, i], values[gdim + k][:, j] = -x[:, j], x[:, i]
-        la.orthonormalize(modes)
-        basis = [mode.petsc_vec.copy() for mode in modes]  # own memory: outlive ``modes``
-        return PETSc.NullSpace().create(vectors=basis, comm=V.mesh.comm)
+
+def rigid_body_modes(V):
+    """The rigid-body modes of V (3 in 2D, 6 in 3D), orthonormalized, as a PETSc
+    NullSpace: what algebraic multigrid needs to coarsen elasticity well."""
+    from dolfinx import la
+    from petsc4py import PETSc
+
+    gdim = V.mesh.geometry.dim
+    n_owned = V.dofmap.index_map.size_local
+    x = V.tabulate_dof_coordinates()[:n_owned, :gdim]
+    modes = [la.vector(V.dofmap.index_map, gdim) for _ in range(3 if gdim == 2 else 6)]
+    values = [mode.array[: n_owned * gdim].reshape(n_owned, gdim) for mode in modes]
+    for i in range(gdim):  # translations
+        values[i][:, i] = 1.0
+    rotations = [(0, 1)] if gdim == 2 else [(0, 1), (1, 2), (2, 0)]
+    for k, (i, j) in enumerate(rotations):  # rotations in the (i, j) planes
+        values[gdim + k][:, i], values[gdim + k][:, j] = -x[:, j], x[:, i]
+    la.orthonormalize(modes)
+    basis = [mode.petsc_vec.copy() for mode in modes]  # own memory: outlive ``modes``
+    return PETSc.NullSpace().create(vectors=basis, comm=V.mesh.comm)
 
 
 DEFINITION = Mechanics
