@@ -14,8 +14,9 @@ from mpi4py import MPI
 
 from fe2.app.case import ConfigError, load_config
 from fe2.app.cli import main
-from fe2.app.homogenize import mechanics_constants, transport_constants
 from fe2.laws.materials import IsotropicElastic
+from fe2.physics.mechanics import mechanics_constants
+from fe2.physics.transport import transport_constants
 
 PROBLEMS = REPO / "problems"
 

@@ -8,29 +8,23 @@ model) are in :meth:`Config.check_mesh`, called once the mesh is loaded.
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fe2.core.errors import ConfigError
-from fe2.laws.materials import MECHANICS_MODELS, Diffusivity, IsotropicElastic
 from fe2.rve.linear import BOUNDARY_CONDITIONS
 
-__all__ = ["Config", "ConfigError", "Physics", "RVESettings", "PHYSICS_KINDS", "TableReader",
-           "load_config", "read_toml"]
+__all__ = ["Config", "ConfigError", "RVESettings", "TableReader", "load_config", "read_toml"]
 
-PHYSICS_KINDS = ("mechanics", "transport")
 MESH_SUFFIXES = (".geo", ".msh")
 
 _TOP_KEYS = ("description", "rve", "physics", "materials")
 _RVE_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc")
 _GEO_ONLY = ("mesh_order", "size_factor", "parameters", "mesh_dir")
-_PHYSICS_KEYS = {"mechanics": ("kind", "model"), "transport": ("kind", "phases")}
-_MATERIAL_KEYS = {"mechanics": ("E", "nu"), "transport": ("D",)}
 
 
 @dataclass(frozen=True)
@@ -62,74 +56,34 @@ class RVESettings:
 
 
 @dataclass(frozen=True)
-class Physics:
-    """The ``[physics]`` table: ``kind``; ``model`` (mechanics); ``phases`` (transport, None =
-    every phase of the mesh conducts)."""
-
-    kind: str
-    model: str | None = None
-    phases: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
 class Config:
-    """A homogenization case read from ``path``; materials as (phase, material) pairs."""
+    """A homogenization case read from ``path``.
+
+    ``cell`` is the physics' cell problem (the ``CELL`` of its fe2.physics module), ``options``
+    what it read from ``[physics]``, ``materials`` (phase, material) pairs it read.
+    """
 
     path: Path
     rve: RVESettings
-    physics: Physics
-    materials: tuple[tuple[str, IsotropicElastic | Diffusivity], ...]
+    kind: str
+    cell: Any
+    options: dict[str, Any]
+    materials: tuple[tuple[str, Any], ...]
     description: str = ""
 
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {message}")
-
     def check_mesh(self, phases: Sequence[str], tdim: int) -> tuple[str, ...]:
-        """Check the case against the mesh's phases (domain groups) and dimension.
-
-        Returns:
-            the phases that take part in the cell problem, sorted.
+        """The phases that take part in the cell problem, sorted, after checking the case
+        against the mesh's phases (domain groups) and dimension.
 
         Raises:
             ConfigError: naming the key and what the mesh offers.
         """
-        phases = sorted(phases)
-        model = self.physics.model
-        if model is not None and (tdim == 3) != (model == "3d"):
-            need = "a 3D mesh" if model == "3d" else "a 2D mesh"
-            allowed = "3d" if tdim == 3 else "plane_strain, plane_stress"
-            raise self.error(f"[physics] model = {model!r} needs {need}, but {self.rve.mesh.name} "
-                             f"is {tdim}D; allowed for this mesh: {allowed}")
-        given = [name for name, _ in self.materials]
-        unknown = [name for name in given if name not in phases]
-        if unknown:
-            raise self.error(f"[materials] unknown phase(s) {unknown}; the phases of "
-                             f"{self.rve.mesh.name} are {phases}")
-        active = phases
-        if self.physics.kind == "transport" and self.physics.phases is not None:
-            active = sorted(self.physics.phases)
-            absent = [name for name in active if name not in phases]
-            if absent:
-                raise self.error(f"[physics] phases: unknown phase(s) {absent}; the phases of "
-                                 f"{self.rve.mesh.name} are {phases}")
-            extra = [name for name in given if name not in active]
-            if extra:
-                raise self.error(f"[materials] phase(s) {extra} are not conducting (not in "
-                                 f"[physics] phases = {active}); remove them or list them there")
-        missing = [name for name in active if name not in given]
-        if missing:
-            what = ("every phase of the mesh needs one" if self.physics.kind == "mechanics"
-                    else "every conducting phase needs one")
-            raise self.error(f"[materials] missing material for phase(s) {missing} ({what}; "
-                             f"add [materials.{missing[0]}] with keys "
-                             f"{', '.join(_MATERIAL_KEYS[self.physics.kind])})")
-        return tuple(active)
-
-    def material_matrices(self, gdim: int) -> dict[str, np.ndarray]:
-        """Phase → material matrix (Mandel stiffness or diffusivity tensor) for the RVE."""
-        if self.physics.kind == "mechanics":
-            return {name: m.matrix(self.physics.model) for name, m in self.materials}
-        return {name: m.matrix(gdim) for name, m in self.materials}
+        try:
+            return tuple(self.cell.active_phases(self.options, sorted(phases), tdim,
+                                                 [name for name, _ in self.materials],
+                                                 self.rve.mesh.name))
+        except ValueError as error:
+            raise ConfigError(f"{self.path}: {error}") from None
 
 
 def read_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -150,19 +104,46 @@ def read_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML case file.
+    """Read and validate a TOML case file; ``[physics] kind`` names the physics whose cell
+    problem reads ``[physics]`` and ``[materials]``.
 
     Raises:
         ConfigError: if the file is missing, not TOML, or any key or value is wrong.
     """
+    from fe2.core.definition import find_definition
+
     path, raw = read_toml(path)
     reader = TableReader(path)
     reader.keys(raw, "", _TOP_KEYS, required=("rve", "physics", "materials"))
     description = reader.string(raw, "", "description", default="")
-    physics = reader.physics(reader.table(raw, "", "physics"))
+    physics = reader.table(raw, "", "physics")
+    if "kind" not in physics:
+        raise reader.fail("physics", "missing key 'kind'")
+    kind = reader.string(physics, "physics", "kind")
+    try:  # the module of the physics may offer a linear cell problem as CELL
+        cell = getattr(sys.modules[find_definition(kind).__module__], "CELL", None)
+    except LookupError as error:
+        raise reader.fail("physics", str(error)) from None
+    if cell is None:
+        raise reader.fail("physics", f"kind = {kind!r} has no cell problem to homogenize")
+    options = cell.read_physics(reader, physics)
     rve = reader.rve(reader.table(raw, "", "rve"))
-    materials = reader.materials(reader.table(raw, "", "materials"), physics.kind)
-    return Config(path, rve, physics, materials, description)
+    materials = reader.table(raw, "", "materials")
+    if not materials:
+        raise reader.fail("materials", "no material given; add [materials.<phase>] tables")
+    pairs = []
+    for phase, values in materials.items():
+        section = f"materials.{phase}"
+        if not isinstance(values, dict):
+            raise reader.fail("materials", f"{phase} must be a table ([{section}]) with keys "
+                                           f"{', '.join(cell.material_keys)}, got {values!r}")
+        reader.keys(values, section, cell.material_keys, required=cell.material_keys)
+        numbers = [reader.number(values, section, key, 0.0) for key in cell.material_keys]
+        try:
+            pairs.append((phase, cell.material(*numbers)))
+        except ValueError as error:
+            raise reader.fail(section, f"phase {phase!r}: {error}") from None
+    return Config(path, rve, kind, cell, options, tuple(pairs), description)
 
 
 class TableReader:
@@ -256,44 +237,3 @@ class TableReader:
             degree=self.integer(table, section, "degree", 1, minimum=1),
             bc=self.string(table, section, "bc", BOUNDARY_CONDITIONS, default="periodic"),
         )
-
-    def physics(self, table: dict[str, Any]) -> Physics:
-        if "kind" not in table:
-            raise self.fail("physics", f"missing key 'kind' (allowed: {', '.join(PHYSICS_KINDS)})")
-        kind = self.string(table, "physics", "kind", PHYSICS_KINDS)
-        self.keys(table, "physics", _PHYSICS_KEYS[kind])
-        if kind == "mechanics":
-            if "model" not in table:
-                raise self.fail("physics", f"missing key 'model' (allowed: "
-                                           f"{', '.join(MECHANICS_MODELS)})")
-            return Physics(kind, model=self.string(table, "physics", "model", MECHANICS_MODELS))
-        phases = table.get("phases")
-        if phases is not None:
-            if (not isinstance(phases, list) or not phases
-                    or not all(isinstance(p, str) for p in phases)):
-                raise self.fail("physics", f"phases must be a non-empty list of phase names, "
-                                           f"got {phases!r}")
-            if len(set(phases)) != len(phases):
-                raise self.fail("physics", f"phases lists a phase twice: {phases}")
-            phases = tuple(phases)
-        return Physics(kind, phases=phases)
-
-    def materials(self, table: dict[str, Any], kind: str) -> tuple[tuple[str, Any], ...]:
-        allowed = _MATERIAL_KEYS[kind]
-        if not table:
-            raise self.fail("materials", "no material given; add [materials.<phase>] tables")
-        result = []
-        for phase, values in table.items():
-            section = f"materials.{phase}"
-            if not isinstance(values, dict):
-                raise self.fail("materials", f"{phase} must be a table ([{section}]) with "
-                                             f"keys {', '.join(allowed)}, got {values!r}")
-            self.keys(values, section, allowed, required=allowed)
-            numbers = [self.number(values, section, key, 0.0) for key in allowed]
-            try:
-                material = (IsotropicElastic(*numbers) if kind == "mechanics"
-                            else Diffusivity(*numbers))
-            except ValueError as error:
-                raise self.fail(section, f"phase {phase!r}: {error}") from None
-            result.append((phase, material))
-        return tuple(result)

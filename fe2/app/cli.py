@@ -150,7 +150,7 @@ def _run_homogenize(args: argparse.Namespace) -> int:
         print(format_result(result))
         if args.strain is not None:
             stress = ", ".join(f"{v:.6g}" for v in result.tensor @ strain)
-            print(f"macro {'stress' if result.kind == 'mechanics' else 'flux'} for strain "
+            print(f"macro {result.answer_name} for strain "
                   f"[{', '.join(f'{v:g}' for v in strain)}]: [{stress}]")
         if args.json is not None:
             result.write_json(args.json)

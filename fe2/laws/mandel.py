@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MANDEL_PAIRS", "n_mandel", "to_mandel", "from_mandel", "ufl_mandel"]
+__all__ = ["MANDEL_PAIRS", "n_mandel", "ufl_mandel"]
 
 SQRT2 = np.sqrt(2.0)
 
@@ -27,21 +27,6 @@ def n_mandel(dim: int) -> int:
 
 def _weights(dim: int) -> np.ndarray:
     return np.array([1.0 if i == j else SQRT2 for i, j in MANDEL_PAIRS[dim]])
-
-
-def to_mandel(tensor: np.ndarray) -> np.ndarray:
-    """Symmetric (dim, dim) array → Mandel vector."""
-    dim = tensor.shape[0]
-    return np.array([tensor[i, j] for i, j in MANDEL_PAIRS[dim]]) * _weights(dim)
-
-
-def from_mandel(vector: np.ndarray) -> np.ndarray:
-    """Mandel vector → symmetric (dim, dim) array."""
-    dim = {3: 2, 6: 3}[len(vector)]
-    tensor = np.zeros((dim, dim))
-    for value, w, (i, j) in zip(vector, _weights(dim), MANDEL_PAIRS[dim], strict=True):
-        tensor[i, j] = tensor[j, i] = value / w
-    return tensor
 
 
 def ufl_mandel(tensor):

@@ -24,10 +24,11 @@ import numpy as np
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
 from fe2.laws.mandel import n_mandel, ufl_mandel
-from fe2.laws.materials import IsotropicElastic
+from fe2.laws.materials import MECHANICS_MODELS, IsotropicElastic
 from fe2.rve.factory import MicroSpec, homogenized_tangent, nonlinear_rve, read_micro
 
-__all__ = ["DEFINITION", "LAWS", "LawSpec", "Mechanics", "make_law", "rigid_body_modes",
+__all__ = ["CELL", "DEFINITION", "LAWS", "MechanicsCell", "mechanics_constants",
+           "stiffness_anisotropy", "LawSpec", "Mechanics", "make_law", "rigid_body_modes",
            "strain"]
 
 MODELS = ("plane_strain", "3d")
@@ -252,4 +253,116 @@ def rigid_body_modes(V):
     return PETSc.NullSpace().create(vectors=basis, comm=V.mesh.comm)
 
 
+# --------------------------------------------------------------------------- fe2 homogenize
+def stiffness_anisotropy(C: np.ndarray) -> float:
+    """Relative Frobenius distance of a Mandel stiffness (in-plane for 2D) from its projection
+    C_iso = (C:J) J + (C:K / tr K) K onto isotropic tensors (J, K: spherical and deviatoric
+    projectors)."""
+    C = np.asarray(C, dtype=float)
+    n = C.shape[0]
+    d = 3 if n == 6 else 2
+    m = np.r_[np.ones(d), np.zeros(n - d)]
+    J = np.outer(m, m) / d
+    K = np.eye(n) - J
+    iso = np.sum(C * J) * J + np.sum(C * K) / np.trace(K) * K
+    return float(np.linalg.norm(C - iso) / np.linalg.norm(C))
+
+
+def mechanics_constants(C: np.ndarray, model: str) -> dict[str, float]:
+    """Engineering constants of an effective stiffness in Mandel notation (units of C).
+
+    2D: the isotropic material with the same in-plane C11 (mean of C11, C22) and C12:
+    plane strain gives the 3D E, ν with λ + 2μ = C11, λ = C12; plane stress E, ν with
+    C11 = E/(1-ν²), C12 = νC11. ``mu`` = C33/2 (the shear entry, Mandel). 3D: from the
+    compliance S = C⁻¹, E_i = 1/S_ii, ν_ij = -S_ij/S_ii, μ_23 = C44/2 ...; E, ν, μ are their
+    means. ``anisotropy`` tells how far C is from isotropic (then E, ν are indicative only).
+    """
+    C = np.asarray(C, dtype=float)
+    if C.shape == (3, 3):
+        c11, c12 = 0.5 * (C[0, 0] + C[1, 1]), C[0, 1]
+        if model == "plane_strain":
+            nu = c12 / (c11 + c12)
+            E = (c11 - c12) * (c11 + 2 * c12) / (c11 + c12)
+        elif model == "plane_stress":
+            nu = c12 / c11
+            E = c11 * (1 - nu**2)
+        else:
+            raise ValueError(f"a 3x3 stiffness needs a 2D model, got {model!r}")
+        return {"E": E, "nu": nu, "mu": C[2, 2] / 2, "anisotropy": stiffness_anisotropy(C)}
+    if C.shape != (6, 6):
+        raise ValueError(f"expected a 3x3 or 6x6 Mandel stiffness, got shape {C.shape}")
+    S = np.linalg.inv(C)
+    out = {f"E_{i + 1}": 1 / S[i, i] for i in range(3)}
+    out |= {f"nu_{i + 1}{j + 1}": -S[i, j] / S[i, i] for i, j in ((0, 1), (0, 2), (1, 2))}
+    out |= {f"mu_{name}": C[k, k] / 2 for k, name in ((3, "23"), (4, "13"), (5, "12"))}
+    out["E"] = float(np.mean([out[f"E_{i}"] for i in (1, 2, 3)]))
+    out["nu"] = float(np.mean([out[k] for k in ("nu_12", "nu_13", "nu_23")]))
+    out["mu"] = float(np.mean([out[k] for k in ("mu_23", "mu_13", "mu_12")]))
+    out["anisotropy"] = stiffness_anisotropy(C)
+    return {k: float(v) for k, v in out.items()}
+
+
+class MechanicsCell:
+    """The linear cell problem of mechanics for ``fe2 homogenize``: ``[physics] model`` and
+    ``[materials.<phase>] E, nu``; every phase of the mesh needs a material."""
+
+    field = "vector"
+    material_keys = ("E", "nu")
+    tensor = "stiffness"
+    answer = "stress"
+
+    def read_physics(self, reader, table: dict) -> dict:
+        reader.keys(table, "physics", ("kind", "model"))
+        if "model" not in table:
+            raise reader.fail("physics", f"missing key 'model' (allowed: "
+                                         f"{', '.join(MECHANICS_MODELS)})")
+        return {"model": reader.string(table, "physics", "model", MECHANICS_MODELS)}
+
+    def material(self, E: float, nu: float) -> IsotropicElastic:
+        return IsotropicElastic(E, nu)
+
+    def active_phases(self, options: dict, phases: list[str], tdim: int, given: list[str],
+                      mesh_name: str) -> list[str]:
+        model = options["model"]
+        if (tdim == 3) != (model == "3d"):
+            need = "a 3D mesh" if model == "3d" else "a 2D mesh"
+            allowed = "3d" if tdim == 3 else "plane_strain, plane_stress"
+            raise ValueError(f"[physics] model = {model!r} needs {need}, but {mesh_name} is "
+                             f"{tdim}D; allowed for this mesh: {allowed}")
+        _check_materials(phases, given, phases, mesh_name)
+        return phases
+
+    def matrices(self, materials, options: dict, gdim: int) -> dict[str, np.ndarray]:
+        return {name: m.matrix(options["model"]) for name, m in materials}
+
+    def notation(self, gdim: int) -> str:
+        return ("Mandel [11, 22, sqrt2*12]" if gdim == 2
+                else "Mandel [11, 22, 33, sqrt2*23, sqrt2*13, sqrt2*12]")
+
+    def constants(self, tangent, fractions, materials, active, options):
+        engineering = mechanics_constants(tangent, options["model"])
+        notes = []
+        if engineering["anisotropy"] > 0.01:
+            notes.append(f"the effective stiffness is anisotropic (anisotropy "
+                         f"{engineering['anisotropy']:.3f}): E, nu, mu are isotropic-equivalent "
+                         "summaries only; use the tensor")
+        return engineering, notes
+
+    def describe(self, options: dict) -> str:
+        return f"mechanics, {options['model']}"
+
+
+def _check_materials(phases: list[str], given: list[str], needed: list[str],
+                     mesh_name: str) -> None:
+    unknown = [name for name in given if name not in phases]
+    if unknown:
+        raise ValueError(f"[materials] unknown phase(s) {unknown}; the phases of {mesh_name} are "
+                         f"{phases}")
+    missing = [name for name in needed if name not in given]
+    if missing:
+        raise ValueError(f"[materials] missing material for phase(s) {missing} (every phase "
+                         f"that takes part needs one; add [materials.{missing[0]}])")
+
+
+CELL = MechanicsCell()
 DEFINITION = Mechanics

@@ -31,7 +31,8 @@ from fe2.core.definition import Field, MicroCoupling
 from fe2.laws.materials import Diffusivity
 from fe2.rve.factory import MicroSpec, check_phases, homogenized_tangent, read_micro
 
-__all__ = ["DEFINITION", "ConcentrationDependentTransport", "Transport", "scaling"]
+__all__ = ["CELL", "DEFINITION", "ConcentrationDependentTransport", "Transport", "TransportCell",
+           "diffusivity_anisotropy", "scaling", "transport_constants"]
 
 CONCENTRATION_LAWS = ("constant", "linear", "exponential")
 
@@ -203,4 +204,96 @@ class Transport:
         return None
 
 
+# --------------------------------------------------------------------------- fe2 homogenize
+def diffusivity_anisotropy(D: np.ndarray) -> float:
+    """Relative Frobenius distance of a diffusivity tensor from tr(D)/d · I."""
+    D = np.asarray(D, dtype=float)
+    iso = np.trace(D) / D.shape[0] * np.eye(D.shape[0])
+    return float(np.linalg.norm(D - iso) / np.linalg.norm(D))
+
+
+def transport_constants(D_eff: np.ndarray, porosity: float, D: float) -> dict[str, Any]:
+    """Porosity ε, D_eff diagonal, tortuosity τ_i = ε D / D_eff_ii, MacMullin D / D_eff_ii and
+    the Bruggeman exponent α_i (D_eff_ii / D = ε^α_i) per direction; units of D."""
+    diagonal = np.diag(np.asarray(D_eff, dtype=float))
+    relative = diagonal / D
+    bruggeman = ([float(np.log(r) / np.log(porosity)) for r in relative]
+                 if 0 < porosity < 1 and np.all(relative > 0) else None)
+    return {
+        "porosity": float(porosity), "D": float(D), "D_eff": diagonal.tolist(),
+        "relative_D_eff": relative.tolist(), "tortuosity": (porosity / relative).tolist(),
+        "macmullin": (1 / relative).tolist(), "bruggeman_exponent": bruggeman,
+        "anisotropy": diffusivity_anisotropy(D_eff),
+    }
+
+
+class TransportCell:
+    """The linear cell problem of transport for ``fe2 homogenize``: ``[physics] phases`` (the
+    conducting phases; default all) and ``[materials.<phase>] D``. Phases left out do not
+    conduct: they are cut out of the problem but count in the cell volume."""
+
+    field = "scalar"
+    material_keys = ("D",)
+    tensor = "diffusivity"
+    answer = "flux"
+
+    def read_physics(self, reader, table: dict) -> dict:
+        reader.keys(table, "physics", ("kind", "phases"))
+        phases = table.get("phases")
+        if phases is not None:
+            if (not isinstance(phases, list) or not phases
+                    or not all(isinstance(p, str) for p in phases)):
+                raise reader.fail("physics", f"phases must be a non-empty list of phase names, "
+                                             f"got {phases!r}")
+            if len(set(phases)) != len(phases):
+                raise reader.fail("physics", f"phases lists a phase twice: {phases}")
+            phases = tuple(phases)
+        return {"phases": phases}
+
+    def material(self, D: float) -> Diffusivity:
+        return Diffusivity(D)
+
+    def active_phases(self, options: dict, phases: list[str], tdim: int, given: list[str],
+                      mesh_name: str) -> list[str]:
+        unknown = [name for name in given if name not in phases]
+        if unknown:
+            raise ValueError(f"[materials] unknown phase(s) {unknown}; the phases of "
+                             f"{mesh_name} are {phases}")
+        active = phases if options["phases"] is None else sorted(options["phases"])
+        absent = [name for name in active if name not in phases]
+        if absent:
+            raise ValueError(f"[physics] phases: unknown phase(s) {absent}; the phases of "
+                             f"{mesh_name} are {phases}")
+        extra = [name for name in given if name not in active]
+        if extra:
+            raise ValueError(f"[materials] phase(s) {extra} are not conducting (not in [physics] "
+                             f"phases = {active}); remove them or list them there")
+        missing = [name for name in active if name not in given]
+        if missing:
+            raise ValueError(f"[materials] missing material for phase(s) {missing} (every "
+                             f"conducting phase needs one; add [materials.{missing[0]}] with "
+                             "keys D)")
+        return active
+
+    def matrices(self, materials, options: dict, gdim: int) -> dict[str, np.ndarray]:
+        return {name: m.matrix(gdim) for name, m in materials}
+
+    def notation(self, gdim: int) -> str:
+        return "gradient [" + ", ".join("xyz"[:gdim]) + "]"
+
+    def constants(self, tangent, fractions, materials, active, options):
+        porosity = sum(fractions[p] for p in active)
+        diffusivities = {name: m.D for name, m in materials}
+        D = sum(fractions[p] * diffusivities[p] for p in active) / porosity
+        notes = []
+        if len({diffusivities[p] for p in active}) > 1:
+            notes.append(f"the conducting phases have different D; tortuosity is relative to "
+                         f"their volume-weighted mean D = {D:.6g}")
+        return transport_constants(tangent, porosity, D), notes
+
+    def describe(self, options: dict) -> str:
+        return "transport"
+
+
+CELL = TransportCell()
 DEFINITION = Transport

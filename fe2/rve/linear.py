@@ -176,7 +176,6 @@ class LinearRVE:
             fluctuations.append(solver.solve(load))
             load.destroy()
         self.macro.value[:] = 0.0
-        self.ndofs_solved = solver.size
         solver.destroy()
         self.F, self.W = np.array(loads).T, np.array(fluctuations).T
         return (self.A0 + self.F.T @ self.W) / self.volume

@@ -18,8 +18,7 @@ is ``G σ`` and the averages are weighted sums: no form is rebuilt or re-assembl
 periodic constraint (dolfinx_mpc, one interior dof pinned) is applied to vectors by an explicit
 sparse matrix ``P`` (constrained dofs → all dofs); the Jacobian is assembled by dolfinx_mpc from
 one compiled form into a preallocated matrix and refactorized numerically by MUMPS (the symbolic
-analysis is reused). ``averaging="reference"`` computes strain, residual and averages with forms
-instead (slower; it checks the operators; one-process communicator only).
+analysis is reused).
 
 The mesh may be distributed over a group of ranks (a large RVE solved collectively): each rank
 evaluates the laws at the points of its owned cells, ``G`` holds its cells' contributions to its
@@ -47,10 +46,9 @@ from fe2.laws.mandel import n_mandel, ufl_mandel
 from fe2.laws.pointwise import PointLaw
 from fe2.rve.linear import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
 
-__all__ = ["AVERAGING", "MODELS", "NonlinearRVE"]
+__all__ = ["MODELS", "NonlinearRVE"]
 
 MODELS = ("plane_strain", "3d")
-AVERAGING = ("operator", "reference")
 PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
 _SCHEME = "default"
 
@@ -77,8 +75,6 @@ class NonlinearRVE:
             force at the same iterate: at equilibrium r holds only the boundary tractions of the
             stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
         max_iterations: Newton updates allowed per solve before MicroSolveError.
-        averaging: "operator" (fast) or "reference" (strain by interpolation, residual and
-            averages by assembling forms, for testing).
 
     The state is ``[w (ndofs) | one history block per law object]``: the blocks follow the
     first appearance of each law in ``laws``, and a law object given to several phases is bound
@@ -91,19 +87,14 @@ class NonlinearRVE:
     """
 
     def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
-                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
-                 averaging: str = "operator"):
+                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
-        if averaging not in AVERAGING:
-            raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
-        if averaging == "reference" and data.mesh.comm.size != 1:
-            raise ValueError('averaging="reference" needs a mesh on a one-process communicator')
         gdim = data.mesh.geometry.dim
         if (gdim == 2) != (model == "plane_strain"):
             raise ValueError(f"model {model!r} does not fit a mesh of dimension {gdim}")
         start = time.perf_counter()
-        self.model, self.degree, self.averaging = model, degree, averaging
+        self.model, self.degree = model, degree
         self.rtol, self.max_iterations = rtol, max_iterations
         self.laws = dict(laws)
         self.lattice = lattice_of(data, periodic=True)
@@ -197,8 +188,6 @@ class NonlinearRVE:
         self.pin = pinned[pinned < self.ndofs]
         self.P = self._constraint_matrix()
         self._x, self._y = self.P.createVecs()
-        if self.averaging == "reference":
-            self._build_reference(Qv)
 
     def _local_operator(self, form) -> scipy.sparse.csr_matrix:
         """G (local dofs × n_points·n_strain): the rows of ∫ τ · s(v) dx for this rank's points.
@@ -287,30 +276,6 @@ class NonlinearRVE:
             return value
         return self.comm.bcast(self.comm.allreduce(value, op=MPI.SUM), root=0)
 
-    def _build_reference(self, Qv) -> None:
-        """Forms for averaging="reference": strain, residual and averages by assembly."""
-        import ufl
-        from dolfinx import fem
-
-        n = self.n_strain
-        v = ufl.TestFunction(self.V)
-        self.macro = fem.Constant(self.mesh, np.zeros(n))
-        self.unit = fem.Constant(self.mesh, np.zeros(n))
-        self.unit_matrix = fem.Constant(self.mesh, np.zeros((n, n)))
-        self.w_function = fem.Function(self.V)
-        self.strain_function, self.stress_function = fem.Function(Qv), fem.Function(Qv)
-        self.strain_expression = fem.Expression(self.macro + self.strain(self.w_function),
-                                                Qv.element.interpolation_points())
-        C, sigma = self.C_function, self.stress_function
-        self.reference_forms = {
-            "residual": fem.form(ufl.inner(sigma, self.strain(v)) * self.dx),
-            "stress": fem.form(ufl.inner(sigma, self.unit) * self.dx),
-            "A0": fem.form(ufl.inner(C, self.unit_matrix) * self.dx),
-            "F": fem.form(ufl.inner(ufl.dot(C, self.unit), self.strain(v)) * self.dx),
-            "H": fem.form(ufl.inner(ufl.dot(ufl.transpose(C), self.unit), self.strain(v))
-                          * self.dx),
-        }
-
     # ------------------------------------------------------------------ state
     @property
     def n_stress(self) -> int:
@@ -371,14 +336,6 @@ class NonlinearRVE:
                       for law, weights, phase in plastic) / self.volume for state in states]
         return {"equivalent_plastic_strain": self._sum(np.array(values))}
 
-    def fluctuation(self, state: NDArray):
-        """The fluctuation field of ``state`` as a dolfinx Function (for output)."""
-        from dolfinx import fem
-
-        w = fem.Function(self.V)
-        w.x.array[:] = self._forward(np.asarray(state, dtype=float)[: self.ndofs])
-        return w
-
     # ------------------------------------------------------------------ the micro solve
     def solve(self, strain: NDArray, state: NDArray,
               step=None) -> tuple[NDArray, NDArray, NDArray]:
@@ -430,15 +387,9 @@ class NonlinearRVE:
     def _point_strains(self, macro: NDArray, w: NDArray) -> NDArray:
         """Strain (n_points, n_strain) at every quadrature point: E + s(w)."""
         start = time.perf_counter()
-        if self.averaging == "reference":
-            self.macro.value[:] = macro
-            self.w_function.x.array[:] = w
-            self.strain_function.interpolate(self.strain_expression)
-            strains = self.strain_function.x.array.reshape(self.n_points, self.n_strain).copy()
-        else:
-            strains = (self.G.T @ self._forward(w)).reshape(self.n_points, self.n_strain)
-            strains /= self.weights[:, None]
-            strains += macro
+        strains = (self.G.T @ self._forward(w)).reshape(self.n_points, self.n_strain)
+        strains /= self.weights[:, None]
+        strains += macro
         self.timings["residual"] += time.perf_counter() - start
         return strains
 
@@ -468,22 +419,9 @@ class NonlinearRVE:
     def _residual(self, sigma: NDArray) -> tuple[NDArray, float]:
         """The reduced residual Pᵀ G σ (pinned dof zeroed) and ‖G σ‖ (convergence scale)."""
         start = time.perf_counter()
-        if self.averaging == "reference":
-            import dolfinx_mpc
-            from dolfinx.fem.petsc import assemble_vector
-
-            self.stress_function.x.array[:] = sigma.ravel()
-            form = self.reference_forms["residual"]
-            full = assemble_vector(form)
-            scale = full.norm()
-            full.destroy()
-            dolfinx_mpc.assemble_vector(form, self.solver.mpc, b=self.solver.b)
-            reduced = self.solver.b.array.copy()
-            reduced[self.pin] = 0.0
-        else:
-            full = self._accumulate(self.G @ sigma.ravel())
-            scale = float(np.sqrt(self._sum(full @ full)))
-            reduced = self.reduce(full)
+        full = self._accumulate(self.G @ sigma.ravel())
+        scale = float(np.sqrt(self._sum(full @ full)))
+        reduced = self.reduce(full)
         self.timings["residual"] += time.perf_counter() - start
         return reduced, scale
 
@@ -519,8 +457,6 @@ class NonlinearRVE:
 
     def _averages(self, sigma: NDArray, C: NDArray, w: NDArray) -> tuple[NDArray, NDArray]:
         """Σ = ⟨σ⟩ and C_hom by static condensation with the factorized converged Jacobian."""
-        if self.averaging == "reference":
-            return self._reference_averages(sigma, C)
         n = self.n_strain
         F = self.G @ C.reshape(-1, n)  # column k: G (C e_k), this rank's cells
         H = self.G @ C.transpose(0, 2, 1).reshape(-1, n)  # column i: G (Cᵀ e_i)
@@ -532,33 +468,6 @@ class NonlinearRVE:
         local[1:] = np.einsum("p,pij->ij", self.weights, C) + H.T @ W
         total = self._sum(local) / self.volume
         return total[0], total[1:]
-
-    def _reference_averages(self, sigma: NDArray, C: NDArray) -> tuple[NDArray, NDArray]:
-        import dolfinx_mpc
-        from dolfinx import fem
-        from dolfinx.fem.petsc import assemble_vector
-
-        n, forms, solver = self.n_strain, self.reference_forms, self.solver
-        self.stress_function.x.array[:] = sigma.ravel()
-        stress, A0 = np.zeros(n), np.zeros((n, n))
-        H, dW = np.zeros((self.ndofs, n)), np.zeros((self.ndofs, n))
-        for k, unit in enumerate(np.eye(n)):
-            self.unit.value[:] = unit
-            stress[k] = fem.assemble_scalar(forms["stress"])
-            for j, other in enumerate(np.eye(n)):
-                self.unit_matrix.value[:] = np.outer(unit, other)
-                A0[k, j] = fem.assemble_scalar(forms["A0"])
-            vector = assemble_vector(forms["H"])
-            H[:, k] = vector.array
-            vector.destroy()
-            dolfinx_mpc.assemble_vector(forms["F"], solver.mpc, b=solver.b)
-            rhs = solver.b.array.copy()
-            rhs[self.pin] = 0.0
-            solver.function.x.array[:] = -self._solve(rhs)
-            solver.mpc.backsubstitution(solver.function)
-            dW[:, k] = solver.function.x.array
-        self.unit.value[:] = 0.0
-        return stress / self.volume, (A0 + H.T @ dW) / self.volume
 
     def destroy(self) -> None:
         """Free the PETSc objects (matrices, vectors, solver)."""
