@@ -257,6 +257,11 @@ def test_ufl_energy_micro_law_runs_through_the_core(shared_tmp):
     (('"0.5*lmbda', '"0.5*lambda_'), "NameError"),
     (("[solver]", '[solver]\nlinear_solver = "cholesky"'),
      "linear_solver = 'cholesky': use one of lu, iterative"),
+    (("[solver]", '[solver]\ntype = "staggered"\ngroups = [["u"], ["d"]]'),
+     "groups [['u'], ['d']] must name every field once"),
+    (("rve_square.geo", "rve_cube_sphere.geo"), "is 3D but the macro model is 'plane_strain'"),
+    (('model = "plane_strain"', 'model = "3d"'), "model = '3d' does not fit the 2D macro mesh"),
+    (('kind = "mechanics"', 'kind = "fracture"'), "kind = 'fracture': no such physics"),
 ])
 def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
     """A wrong key, group, law or parameter exits with status 2 and names the problem."""
@@ -270,6 +275,27 @@ def test_bad_case_is_a_clear_error(shared_tmp, edit, message):
     done = subprocess.run([sys.executable, "-m", "fe2", "run", str(case), "--quiet", "--out",
                            str(shared_tmp / "bad")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("damage", ["meta", "data"])
+def test_restart_from_a_damaged_checkpoint_is_a_clear_error(shared_tmp, damage):
+    """`fe2 run --restart` of a run whose only checkpoint lost its meta.json, or whose data
+    file is garbage, exits 2 with a message naming the checkpoint (no traceback)."""
+    case = _case(shared_tmp, "damaged", step=0.5)
+    out = shared_tmp / "damaged"
+    first = _run(case, out, max_steps=1)
+    assert not first.completed
+    folder = next((out / "checkpoint").glob("checkpoint-*"))
+    if damage == "meta":
+        (folder / "meta.json").unlink()
+    else:
+        for file in folder.glob("*.npz"):
+            file.write_bytes(b"not a checkpoint")
+    done = subprocess.run([sys.executable, "-m", "fe2", "run", "--restart", str(out), "--quiet"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "checkpoint" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_timing_table_reports_solve_imbalance_across_a_restart_on_other_ranks():

@@ -106,6 +106,11 @@ def load_run_config(path: str | Path) -> RunConfig:
     definition = definition_class.from_case(case)
     boundaries = reader.boundaries(reader.table(raw, "", "boundary"), definition)
     solver = reader.solver(raw.get("solver", {}))
+    names = [field.name for field in definition.fields(_COMPONENT_LIMIT)]
+    grouped = [name for group in solver.groups for name in group]
+    if solver.groups and sorted(grouped) != sorted(names):
+        raise reader.fail("solver", f"groups {[list(g) for g in solver.groups]} must name "
+                                    f"every field once: {names}")
     output = raw.get("output", {})
     reader.keys(output, "output", ("reaction",))
     reaction = reader.reaction(output, boundaries)

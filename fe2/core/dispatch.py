@@ -26,8 +26,7 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.core.definition import StepContext
-from fe2.core.micro import MicroModel, MicroSolveError, check_finite
-from fe2.rve.group import GroupedRVE
+from fe2.core.micro import GroupMicroModel, MicroModel, MicroSolveError, check_finite
 
 __all__ = ["Dispatcher", "DispatchStats", "Evaluation", "balance_plan"]
 
@@ -91,7 +90,7 @@ class Dispatcher:
     """
 
     def __init__(self, comm: MPI.Comm, model: MicroModel, balance: bool = False) -> None:
-        if balance and isinstance(model, GroupedRVE):
+        if balance and isinstance(model, GroupMicroModel):
             raise ValueError("balancing moves single points between ranks; it does not apply "
                              "to RVEs solved by groups of ranks")
         self.comm, self.model, self.balance = comm, model, balance
@@ -109,7 +108,7 @@ class Dispatcher:
             tangent = np.broadcast_to(model.tangent, (len(strains), *model.tangent.shape))
             return Evaluation(strains @ model.tangent.T, tangent, states, True, "")
         plan = self._plan(len(strains)) if self.balance else None
-        if isinstance(model, GroupedRVE):
+        if isinstance(model, GroupMicroModel):
             result = _solve_group(model, strains, states, step)
             stats = result.stats
         elif plan is None:
@@ -209,7 +208,7 @@ def _solve_points(model: MicroModel, strains: NDArray, states: NDArray,
     return result
 
 
-def _solve_group(model: GroupedRVE, strains: NDArray, states: NDArray,
+def _solve_group(model: GroupMicroModel, strains: NDArray, states: NDArray,
                  step: StepContext | None) -> _PointResults:
     """Solve the points of every rank of the model's group together (collective over the
     group; a failure stops every rank of the group at the same point)."""

@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["HomogenizedModel", "LinearMicroModel", "MicroModel", "MicroSolveError", "check_finite"]
+__all__ = ["GroupMicroModel", "HomogenizedModel", "LinearMicroModel", "MicroModel",
+           "MicroSolveError", "check_finite"]
 
 
 class MicroSolveError(RuntimeError):
@@ -55,6 +56,27 @@ class LinearMicroModel(MicroModel, Protocol):
     """A micro model with a constant ``tangent``: stress = tangent @ strain, no state."""
 
     tangent: NDArray
+
+
+@runtime_checkable
+class GroupMicroModel(MicroModel, Protocol):
+    """A micro model solved collectively by a group of ranks (fe2.rve.group.GroupedRVE): the
+    dispatcher gathers the points of the whole group, the group solves them one after the
+    other with ``model`` (the distributed RVE), and each rank gets its own points back."""
+
+    model: MicroModel
+
+    def gather_points(self, strains: NDArray, states: NDArray) -> tuple[NDArray, NDArray, list]:
+        """Every strain of the group, this rank's state pieces of them, points per rank."""
+        ...
+
+    def own_rows(self, counts: list[int]) -> slice:
+        """This rank's points among all the group's points."""
+        ...
+
+    def scatter_states(self, pieces: NDArray, counts: list[int]) -> NDArray:
+        """Whole states of this rank's points from every rank's pieces."""
+        ...
 
 
 def check_finite(*arrays: NDArray, comm=None) -> None:

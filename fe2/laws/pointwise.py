@@ -80,7 +80,7 @@ class Elastic:
         pass
 
     def initial_history(self, n: int) -> NDArray:
-        return np.zeros((n, 0))
+        return np.zeros((n, self.n_history))
 
     def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
         C = self.stiffness
@@ -88,7 +88,7 @@ class Elastic:
 
 
 @dataclass(frozen=True)
-class J2Plasticity:
+class J2Plasticity(Elastic):
     """Small-strain von Mises plasticity, radial return with the consistent tangent.
 
     ``E`` [stress unit], ``nu`` [-], initial ``yield_stress`` σ_y [stress unit], linear isotropic
@@ -97,8 +97,6 @@ class J2Plasticity:
     equivalent plastic strain α = ∫√(2/3)‖dε_p‖ (1). Simo & Hughes (1998), Box 3.1 and 3.2.
     """
 
-    E: float
-    nu: float
     yield_stress: float
     hardening: float = 0.0
     kinematic_hardening: float = 0.0
@@ -106,23 +104,12 @@ class J2Plasticity:
     is_linear = False
 
     def __post_init__(self) -> None:
-        IsotropicElastic(self.E, self.nu)  # validates E and nu
+        super().__post_init__()
         if not self.yield_stress > 0:
             raise ValueError(f"yield stress must be positive, got {self.yield_stress}")
         for name in ("hardening", "kinematic_hardening"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
-
-    @property
-    def stiffness(self) -> NDArray:
-        """The 6 × 6 elastic Mandel stiffness."""
-        return IsotropicElastic(self.E, self.nu).matrix("3d")
-
-    def bind(self, Q, cells: NDArray) -> None:
-        pass
-
-    def initial_history(self, n: int) -> NDArray:
-        return np.zeros((n, self.n_history))
 
     @staticmethod
     def plastic_strain(history: NDArray) -> NDArray:

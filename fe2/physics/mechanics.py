@@ -25,7 +25,14 @@ from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
 from fe2.laws.mandel import n_mandel, ufl_mandel
 from fe2.laws.materials import MECHANICS_MODELS, IsotropicElastic
-from fe2.rve.factory import MicroSpec, homogenized_tangent, nonlinear_rve, read_micro
+from fe2.rve.factory import (
+    MicroSpec,
+    check_closed_form,
+    check_materials,
+    homogenized_tangent,
+    nonlinear_rve,
+    read_micro,
+)
 
 __all__ = ["CELL", "DEFINITION", "LAWS", "MechanicsCell", "mechanics_constants",
            "stiffness_anisotropy", "LawSpec", "Mechanics", "make_law", "rigid_body_modes",
@@ -145,12 +152,7 @@ class Mechanics:
                                             reader.number(table, "material", "nu", 0.0))
             except ValueError as error:
                 raise reader.fail("material", str(error)) from None
-        if material is None and not micro:
-            raise reader.fail("", "mechanics needs [micro] (an RVE at every point) or "
-                                  "[material] (closed-form elastic law)")
-        if material is None and any(spec.region is not None for spec in micro):
-            raise reader.fail("micro", "cells outside the micro regions need a closed-form "
-                                       "law: add [material] with E and nu")
+        check_closed_form(reader, micro, material is not None, "mechanics", "E and nu")
         return cls(case, model, micro, material)
 
     def check_mesh(self, mesh_data) -> None:
@@ -329,7 +331,7 @@ class MechanicsCell:
             allowed = "3d" if tdim == 3 else "plane_strain, plane_stress"
             raise ValueError(f"[physics] model = {model!r} needs {need}, but {mesh_name} is "
                              f"{tdim}D; allowed for this mesh: {allowed}")
-        _check_materials(phases, given, phases, mesh_name)
+        check_materials(phases, given, phases, mesh_name, keys="E, nu")
         return phases
 
     def matrices(self, materials, options: dict, gdim: int) -> dict[str, np.ndarray]:
@@ -350,18 +352,6 @@ class MechanicsCell:
 
     def describe(self, options: dict) -> str:
         return f"mechanics, {options['model']}"
-
-
-def _check_materials(phases: list[str], given: list[str], needed: list[str],
-                     mesh_name: str) -> None:
-    unknown = [name for name in given if name not in phases]
-    if unknown:
-        raise ValueError(f"[materials] unknown phase(s) {unknown}; the phases of {mesh_name} are "
-                         f"{phases}")
-    missing = [name for name in needed if name not in given]
-    if missing:
-        raise ValueError(f"[materials] missing material for phase(s) {missing} (every phase "
-                         f"that takes part needs one; add [materials.{missing[0]}])")
 
 
 CELL = MechanicsCell()

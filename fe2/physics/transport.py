@@ -29,7 +29,14 @@ from numpy.typing import NDArray
 
 from fe2.core.definition import Field, MicroCoupling
 from fe2.laws.materials import Diffusivity
-from fe2.rve.factory import MicroSpec, check_phases, homogenized_tangent, read_micro
+from fe2.rve.factory import (
+    MicroSpec,
+    check_closed_form,
+    check_materials,
+    check_phases,
+    homogenized_tangent,
+    read_micro,
+)
 
 __all__ = ["CELL", "DEFINITION", "ConcentrationDependentTransport", "Transport", "TransportCell",
            "diffusivity_anisotropy", "scaling", "transport_constants"]
@@ -130,12 +137,7 @@ class Transport:
         if "material" in case.raw:
             table = reader.table(case.raw, "", "material")
             D = _read_diffusivity(reader, table, "material")
-        if D is None and not micro:
-            raise reader.fail("", "transport needs [micro] (an RVE at every point) or "
-                                  "[material] D (closed-form law)")
-        if D is None and any(spec.region is not None for spec in micro):
-            raise reader.fail("micro", "cells outside the micro regions need a closed-form "
-                                       "law: add [material] with D")
+        check_closed_form(reader, micro, D is not None, "transport", "D")
         return cls(case, storage, micro, D)
 
     def check_mesh(self, mesh_data) -> None:
@@ -255,10 +257,7 @@ class TransportCell:
 
     def active_phases(self, options: dict, phases: list[str], tdim: int, given: list[str],
                       mesh_name: str) -> list[str]:
-        unknown = [name for name in given if name not in phases]
-        if unknown:
-            raise ValueError(f"[materials] unknown phase(s) {unknown}; the phases of "
-                             f"{mesh_name} are {phases}")
+        check_materials(phases, given, (), mesh_name)  # unknown phases first
         active = phases if options["phases"] is None else sorted(options["phases"])
         absent = [name for name in active if name not in phases]
         if absent:
@@ -268,11 +267,8 @@ class TransportCell:
         if extra:
             raise ValueError(f"[materials] phase(s) {extra} are not conducting (not in [physics] "
                              f"phases = {active}); remove them or list them there")
-        missing = [name for name in active if name not in given]
-        if missing:
-            raise ValueError(f"[materials] missing material for phase(s) {missing} (every "
-                             f"conducting phase needs one; add [materials.{missing[0]}] with "
-                             "keys D)")
+        check_materials(phases, given, active, mesh_name,
+                        "every conducting phase needs one", keys="D")
         return active
 
     def matrices(self, materials, options: dict, gdim: int) -> dict[str, np.ndarray]:

@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from fe2.core.collective import on_root
 from fe2.core.errors import ConfigError
 
-__all__ = ["MICRO_KEYS", "MicroSpec", "check_phases", "homogenized_tangent", "nonlinear_rve",
-           "read_micro"]
+__all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "check_phases",
+           "homogenized_tangent", "nonlinear_rve", "read_micro"]
 
 MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc",
               "rtol", "max_iterations", "region", "materials")
@@ -88,6 +88,38 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
                                                          minimum=1),
                                region, laws, tuple(options.items()), section))
     return specs
+
+
+def check_materials(phases: Sequence[str], given: Sequence[str], needed: Sequence[str],
+                    mesh_name: str, what: str = "every phase that takes part needs one",
+                    keys: str = "") -> None:
+    """The ``[materials]`` of a cell problem name phases of the mesh and cover ``needed``.
+
+    Raises:
+        ValueError: naming the phases of the mesh, or the missing table.
+    """
+    unknown = [name for name in given if name not in phases]
+    if unknown:
+        raise ValueError(f"[materials] unknown phase(s) {unknown}; the phases of {mesh_name} are "
+                         f"{list(phases)}")
+    missing = [name for name in needed if name not in given]
+    if missing:
+        raise ValueError(f"[materials] missing material for phase(s) {missing} ({what}; add "
+                         f"[materials.{missing[0]}]{' with keys ' + keys if keys else ''})")
+
+
+def check_closed_form(reader, micro: Sequence[MicroSpec], closed_form: bool, kind: str,
+                      keys: str) -> None:
+    """A case needs micro models or a closed-form ``[material]`` law (keys ``keys``), and the
+    closed form wherever the micro regions leave cells uncovered."""
+    if closed_form:
+        return
+    if not micro:
+        raise reader.fail("", f"{kind} needs [micro] (an RVE at every point) or [material] "
+                              f"with {keys} (closed-form law)")
+    if any(spec.region is not None for spec in micro):
+        raise reader.fail("micro", f"cells outside the micro regions need a closed-form law: "
+                                   f"add [material] with {keys}")
 
 
 def check_phases(spec: MicroSpec, data, needed: Sequence[str]) -> None:
