@@ -37,6 +37,7 @@ class PointReaction:
         return np.zeros(0)
 
     def solve(self, strain, state, step=None):
+        self.last_step = step
         return self.k * strain, np.array([[self.k]]), state
 
 
@@ -105,8 +106,8 @@ def exact(x: np.ndarray) -> np.ndarray:
 
 def test_a_physics_outside_fe2_runs_through_the_core(shared_tmp):
     """The closed form to 2e-4 (P2 on h = 1/40: O(h³ m³) ≈ 1e-4 at the steep end), micro
-    solves at every point of the region (one per point and residual evaluation), written
-    fields and summary like any built-in physics."""
+    solves at every point of the region (one per point and residual evaluation) with the step
+    context, written fields and summary like any built-in physics."""
     case = shared_tmp / "seam.toml"
     if MPI.COMM_WORLD.rank == 0:
         case.write_text(CASE)
@@ -119,6 +120,9 @@ def test_a_physics_outside_fe2_runs_through_the_core(shared_tmp):
     step = outcome.summary["steps"][0]
     assert step["rve_solves"] == [outcome.summary["quadrature_points"]] * len(step["residuals"])
     assert outcome.summary["physics"] == "reaction_diffusion"
+    # The step context reaches the micro model (one load step from λ = 0 to 1).
+    model = outcome.problem.couplings[0].regions[0].dispatcher.model
+    assert (model.last_step.t, model.last_step.dt, model.last_step.load_factor) == (1, 1, 1)
 
 
 @pytest.mark.serial

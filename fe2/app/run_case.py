@@ -106,7 +106,12 @@ def load_run_config(path: str | Path) -> RunConfig:
     definition = definition_class.from_case(case)
     boundaries = reader.boundaries(reader.table(raw, "", "boundary"), definition)
     solver = reader.solver(raw.get("solver", {}))
-    names = [field.name for field in definition.fields(_COMPONENT_LIMIT)]
+    fields = definition.fields(_COMPONENT_LIMIT)
+    bounded = [field.name for field in fields if field.bounds is not None]
+    if bounded and solver.type != "snes":
+        raise reader.fail("solver", f"field(s) {bounded} have bounds: use type = \"snes\" (a "
+                                    "variational-inequality SNES keeps them)")
+    names = [field.name for field in fields]
     grouped = [name for group in solver.groups for name in group]
     if solver.groups and sorted(grouped) != sorted(names):
         raise reader.fail("solver", f"groups {[list(g) for g in solver.groups]} must name "

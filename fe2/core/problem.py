@@ -102,11 +102,11 @@ class Problem:
         tests = self._split(ufl.TestFunction(self.V))
         self.couplings = [CouplingPoints(c, current, self.rule, mesh_data.cells, balance,
                                          self.comm) for c in couplings]
-        dx_outside = self._outside_measure()
+        dx, dx_outside = self._measures()
 
         def weak(linearized: bool) -> WeakForm:
             return WeakForm(mesh, current, previous, tests, self.t, self.dt, self.load_factor,
-                            self.rule.dx, dx_outside,
+                            dx, dx_outside,
                             {c.name: c.answers(linearized) for c in self.couplings})
 
         internal = definition.residual(weak(False))
@@ -147,18 +147,20 @@ class Problem:
     def field(self, name: str) -> Field:
         return self.fields[self.field_names.index(name)]
 
-    def _outside_measure(self):
-        """dx over the owned cells that no micro model covers."""
+    def _measures(self):
+        """(dx, dx over the owned cells that no micro model covers). Both carry the same cell
+        tags (1: outside every micro region), as dolfinx wants one subdomain data per form."""
         from dolfinx import mesh as dmesh
 
         if not self.couplings:
-            return self.rule.dx
+            return self.rule.dx, self.rule.dx
         outside = np.arange(self.rule.n_cells, dtype=np.int32)
         for coupling in self.couplings:
             outside = np.intersect1d(outside, coupling.outside_cells)
         tdim = self.mesh.topology.dim
         tags = dmesh.meshtags(self.mesh, tdim, outside, np.ones(len(outside), np.int32))
-        return self.rule.dx(1, subdomain_data=tags)
+        dx = self.rule.dx(subdomain_data=tags)
+        return dx, dx(1)
 
     def _dirichlet(self, specs: Sequence[Dirichlet]):
         from dolfinx import fem
