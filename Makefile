@@ -3,7 +3,7 @@
 ENV := docker/env
 PYTEST := python3 -m pytest
 
-.PHONY: demo test test-serial test-mpi check-env
+.PHONY: demo test test-serial test-mpi check-env validate
 
 ## demo: the FE² job of problems/mechanics/plate_hole_fe2.toml on 2 ranks (a plate with a hole made of an
 ## elasto-plastic fibre composite, loaded past first yield), after meshing every shipped .geo
@@ -24,3 +24,8 @@ test-serial:
 test-mpi:
 	$(ENV) mpirun -n 2 $(PYTEST) -m "not serial" -p no:cacheprovider --color=no
 
+
+## validate: the full-size cases with a published or closed-form answer, one table
+## (case, quantity, ours, reference, difference); see bench/validate.py
+validate:
+	$(ENV) python3 bench/validate.py

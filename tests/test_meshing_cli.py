@@ -120,3 +120,18 @@ def test_mesh_picture_is_written(tmp_path):
     assert pixels.shape[:2] == (800, 1000)
     # A real picture: background, two phase colours, edges and text (a blank render has 1-2).
     assert len(np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)) > 10
+
+
+def test_case_meshes_of_the_repository_go_to_build_meshes(tmp_path):
+    """A case's .geo from meshes/ is meshed into build/meshes/ of the repository (options in a
+    sub-folder); any other .geo into build/meshes/ beside it (problems/README.md)."""
+    from fe2.app.case import RVESettings
+    from fe2.io.meshing import mesh_target
+
+    target, _ = mesh_target(RVESettings(MESHES / "rve_square.geo"))
+    assert target == REPO / "build" / "meshes" / "rve_square.msh"
+    target, _ = mesh_target(RVESettings(MESHES / "rve_square.geo", parameters=(("R", 0.3),)))
+    assert target == REPO / "build" / "meshes" / "R0.3" / "rve_square.msh"
+    (tmp_path / "own.geo").write_text("")
+    target, _ = mesh_target(RVESettings(tmp_path / "own.geo"))
+    assert target == tmp_path / "build" / "meshes" / "own.msh"

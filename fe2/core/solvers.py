@@ -2,7 +2,8 @@
 
 All three evaluate the micro models inside every residual evaluation (the FE² loop) and return
 a :class:`StepResult` with global numbers (the same on every rank). PETSc options prefixes,
-for ``petsc_options`` in the case's ``[solver]`` table or on the command line:
+for ``petsc_options`` in the case's ``[solver]`` table or the PETSC_OPTIONS environment
+variable:
 
 - ``fe2_newton_``: the linear solver (KSP/PC) of the Newton corrections (also per field group
   of the staggered scheme);

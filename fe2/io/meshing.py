@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # mpi4py is not imported at run time: spawned gmsh workers mu
 __all__ = ["MeshOptions", "MeshReport", "mesh_file", "mesh_files", "mesh_target", "parse_parameter",
            "prepare_mesh"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Topological dimension of the meshio cell types fe2 meshes contain.
 CELL_DIMENSION = {

@@ -1,0 +1,142 @@
+"""``make validate``: every shipped case with a published or closed-form answer, in one table.
+
+    docker/env python3 bench/validate.py [--csv OUT]
+
+Columns: case, quantity, ours, reference, relative difference, and where the reference comes
+from. Each physics adds its rows to ROWS (a function per case returning its rows). The suite
+(``make test``) checks coarse variants of the same cases with stated tolerances; this table is
+the full-size record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = ROOT / "problems"
+Row = tuple[str, str, float, float, str]  # case, quantity, ours, reference, source
+
+
+def _homogenize(case: Path):
+    from mpi4py import MPI
+
+    from fe2.app.case import load_config
+    from fe2.app.homogenize import homogenize
+
+    return homogenize(load_config(case), MPI.COMM_SELF)
+
+
+def _run(case: Path, out: Path):
+    from mpi4py import MPI
+
+    from fe2.app.run import run
+    from fe2.app.run_case import load_run_config
+
+    return run(load_run_config(case), out, MPI.COMM_SELF, progress=False, figures=False)
+
+
+def hexagonal(out: Path) -> list[Row]:
+    """DESIGN §6: comet-fenicsx periodic homogenization tour (hexagonal cell, R = 0.2, P2)."""
+    result = _homogenize(PROBLEMS / "mechanics" / "rve_hexagonal_periodic.toml")
+    C, source = result.tensor, "comet-fenicsx periodic homogenization tour"
+    name = "mechanics/rve_hexagonal_periodic"
+    return [(name, "C1111", C[0, 0], 65551, source), (name, "C1122", C[0, 1], 17441, source),
+            (name, "C2222", C[1, 1], 65562, source),
+            (name, "C1212", C[2, 2] / 2, 24062, source),
+            (name, "E", result.engineering["E"], 58235, source),
+            (name, "nu", result.engineering["nu"], 0.210, source)]
+
+
+def laminate(out: Path) -> list[Row]:
+    """Exact laminate formulas (DESIGN §6), layers normal to x2, f = 0.5."""
+    from fe2.laws.materials import lame
+
+    result = _homogenize(PROBLEMS / "mechanics" / "rve_laminate.toml")
+    f = np.array([0.5, 0.5])
+    lam, mu = np.array([lame(10e3, 0.3), lame(100e3, 0.2)]).T
+    C2222 = 1 / np.sum(f / (lam + 2 * mu))
+    C1212 = 1 / np.sum(f / mu)
+    C1122 = np.sum(f * lam / (lam + 2 * mu)) * C2222
+    C1111 = np.sum(f * (lam + 2 * mu - lam ** 2 / (lam + 2 * mu))) + np.sum(
+        f * lam / (lam + 2 * mu)) ** 2 * C2222
+    C, name, source = result.tensor, "mechanics/rve_laminate", "exact laminate formulas"
+    return [(name, "C1111", C[0, 0], C1111, source), (name, "C2222", C[1, 1], C2222, source),
+            (name, "C1122", C[0, 1], C1122, source),
+            (name, "C1212", C[2, 2] / 2, C1212, source)]
+
+
+def heated_bar(out: Path) -> list[Row]:
+    """Closed form of the bar between walls (problems/thermoelasticity/README.md)."""
+    from fe2.laws.materials import lame
+
+    outcome = _run(PROBLEMS / "thermoelasticity" / "heated_bar.toml", out / "heated_bar")
+    lam, mu = lame(200e9, 0.3)
+    reference = -(3 * lam + 2 * mu) * 1.2e-5 * 100.0 * 0.1 / 2
+    return [("thermoelasticity/heated_bar", "wall reaction [N/m]",
+             outcome.summary["steps"][-1]["reaction"], reference, "closed form")]
+
+
+def transient_slab(out: Path) -> list[Row]:
+    """Series solution of diffusion into a slab (Crank, eq. 4.17), c at x = L/2, t = 0.1."""
+    rows = []
+    for name in ("transient_slab", "transient_slab_fe2"):
+        outcome = _run(PROBLEMS / "transport" / f"{name}.toml", out / name)
+        problem = outcome.problem
+        D = 1.0 if not problem.couplings else \
+            problem.couplings[0].regions[0].dispatcher.model.D_hom[0, 0]
+        x, c = problem.owned_values("c")
+        middle = np.argmin(np.abs(x[:, 0] - 0.5) + np.abs(x[:, 1]))
+        n = 2 * np.arange(200) + 1
+        a, t = D / 0.5, 0.1
+        series = 1 - np.sum(4 / (n * np.pi) * np.sin(n * np.pi * 0.5 / 2)
+                            * np.exp(-(n ** 2) * np.pi ** 2 * a * t / 4))
+        rows.append((f"transport/{name}", "c(L/2, t=0.1) [c1]", c[middle, 0], series,
+                     "series solution, backward Euler dt = 0.005"))
+    return rows
+
+
+def layered_cell(out: Path) -> list[Row]:
+    """Layers in series (DESIGN §6): flux = c_R / Σ L_i/D_i with the RVEs' D_eff."""
+    outcome = _run(PROBLEMS / "transport" / "layered_cell_fe2.toml", out / "layered")
+    D_n, D_p = (r.dispatcher.model.D_hom[0, 0] for r in outcome.problem.couplings[0].regions)
+    flux = 1000.0 / (100e-6 / D_n + 25e-6 / 3e-11 + 100e-6 / D_p) * 20e-6
+    return [("transport/layered_cell_fe2", "|reaction| [mol/(m s)]",
+             abs(outcome.summary["steps"][-1]["reaction"]), flux, "layers in series")]
+
+
+ROWS: list[Callable[[Path], list[Row]]] = [hexagonal, laminate, heated_bar, transient_slab,
+                                           layered_cell]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for make_rows in ROWS:
+            rows += make_rows(Path(folder))
+    header = f"{'case':<34}{'quantity':<26}{'ours':>14}{'reference':>14}{'difference':>12}  source"
+    print(header)
+    print("-" * len(header))
+    for case, quantity, ours, reference, source in rows:
+        difference = (ours - reference) / abs(reference) if reference else ours
+        print(f"{case:<34}{quantity:<26}{ours:>14.6g}{reference:>14.6g}{difference:>12.2e}  "
+              f"{source}")
+    if args.csv:
+        with args.csv.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["case", "quantity", "ours", "reference", "source"])
+            writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
