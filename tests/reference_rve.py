@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from fe2.io.mesh import MeshData
 from fe2.laws.pointwise import PointLaw
-from fe2.rve.nonlinear import _SCHEME, NonlinearRVE
+from fe2.rve.nonlinear import NonlinearRVE
 
 
 class ReferenceRVE(NonlinearRVE):
@@ -37,14 +37,11 @@ class ReferenceRVE(NonlinearRVE):
 
     def _build_reference(self) -> None:
         """Forms for the reference path: strain, residual and averages by assembly."""
-        import basix.ufl
         import ufl
         from dolfinx import fem
 
         n = self.n_strain
-        Qv = fem.functionspace(self.mesh, basix.ufl.quadrature_element(
-            self.mesh.basix_cell(), value_shape=(n,), scheme=_SCHEME,
-            degree=self.quadrature_degree))
+        Qv = self.rule.space((n,))
         v = ufl.TestFunction(self.V)
         self.macro = fem.Constant(self.mesh, np.zeros(n))
         self.unit = fem.Constant(self.mesh, np.zeros(n))

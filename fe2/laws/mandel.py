@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MANDEL_PAIRS", "n_mandel", "ufl_mandel"]
+__all__ = ["MANDEL_PAIRS", "mandel_strain", "n_mandel", "ufl_mandel"]
 
 SQRT2 = np.sqrt(2.0)
 
@@ -36,3 +36,11 @@ def ufl_mandel(tensor):
     dim = tensor.ufl_shape[0]
     return ufl.as_vector([w * tensor[i, j]
                           for w, (i, j) in zip(_weights(dim), MANDEL_PAIRS[dim], strict=True)])
+
+
+def mandel_strain(u):
+    """The small strain sym(∇u) of a UFL vector field as a Mandel vector: the one definition
+    used by macro mechanics and by every cell problem."""
+    import ufl
+
+    return ufl_mandel(ufl.sym(ufl.grad(u)))

@@ -23,7 +23,7 @@ import numpy as np
 
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
-from fe2.laws.mandel import n_mandel, ufl_mandel
+from fe2.laws.mandel import mandel_strain, n_mandel
 from fe2.laws.materials import MECHANICS_MODELS, IsotropicElastic
 from fe2.rve.factory import (
     MicroSpec,
@@ -56,11 +56,7 @@ class LawSpec:
     energy: str = ""
 
 
-def strain(u):
-    """ε(u) in Mandel notation (UFL)."""
-    import ufl
-
-    return ufl_mandel(ufl.sym(ufl.grad(u)))
+strain = mandel_strain  # ε(u) in Mandel notation (UFL)
 
 
 def read_law(reader, values: Any, section: str) -> LawSpec:

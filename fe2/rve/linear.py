@@ -32,7 +32,7 @@ from fe2.io.mesh import (
     periodic_mismatch,
     side_centroid,
 )
-from fe2.laws.mandel import n_mandel, ufl_mandel
+from fe2.laws.mandel import mandel_strain, n_mandel
 
 __all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of", "periodic_constraint"]
 
@@ -136,7 +136,7 @@ class LinearRVE:
         self.n_strain = n_mandel(gdim) if self.field == "vector" else gdim
 
         def strain(u):
-            return ufl_mandel(ufl.sym(ufl.grad(u))) if self.field == "vector" else ufl.grad(u)
+            return mandel_strain(u) if self.field == "vector" else ufl.grad(u)
 
         self.strain = strain
         dx = ufl.Measure("dx", domain=mesh, subdomain_data=cell_tags)

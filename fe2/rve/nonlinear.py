@@ -41,8 +41,9 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.core.micro import MicroSolveError, check_finite
+from fe2.core.quadrature import QuadratureRule
 from fe2.io.mesh import MeshData
-from fe2.laws.mandel import n_mandel, ufl_mandel
+from fe2.laws.mandel import mandel_strain, n_mandel
 from fe2.laws.pointwise import PointLaw
 from fe2.rve.linear import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
 
@@ -50,7 +51,6 @@ __all__ = ["MODELS", "NonlinearRVE"]
 
 MODELS = ("plane_strain", "3d")
 PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
-_SCHEME = "default"
 
 
 @dataclass
@@ -112,7 +112,6 @@ class NonlinearRVE:
 
     # ------------------------------------------------------------------ setup
     def _build(self, data: MeshData) -> None:
-        import basix.ufl
         import ufl
         from dolfinx import fem, la
 
@@ -121,22 +120,11 @@ class NonlinearRVE:
         self.field = "vector"  # for the periodic constraint helper of fe2.rve.linear
         n, gdim = self.n_strain, mesh.geometry.dim
         self.V = fem.functionspace(mesh, ("Lagrange", self.degree, (gdim,)))
-        self.quadrature_degree = max(2 * (self.degree - 1), 1)
-        self.dx = ufl.Measure("dx", domain=mesh, metadata={
-            "quadrature_degree": self.quadrature_degree, "quadrature_scheme": _SCHEME})
-
-        def space(shape):
-            return fem.functionspace(mesh, basix.ufl.quadrature_element(
-                mesh.basix_cell(), value_shape=shape, scheme=_SCHEME,
-                degree=self.quadrature_degree))
-
-        self.Q, Qv, Qt = space(()), space((n,)), space((n, n))
-        n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
-        layout = self.Q.dofmap.list[:n_cells]
-        self.points_per_cell = layout.shape[1]
-        self.n_points = n_cells * self.points_per_cell
-        if not np.array_equal(layout, np.arange(self.n_points).reshape(layout.shape)):
-            raise RuntimeError("the quadrature dofmap is not cell-contiguous")
+        self.rule = QuadratureRule(mesh, max(2 * (self.degree - 1), 1))
+        self.quadrature_degree, self.dx = self.rule.degree, self.rule.dx
+        self.Q, Qv, Qt = self.rule.space(()), self.rule.space((n,)), self.rule.space((n, n))
+        n_cells = self.rule.n_cells
+        self.points_per_cell, self.n_points = self.rule.n_points, self.rule.n_owned_points
 
         # The points of each law (a law shared by phases is bound and evaluated once): rows of
         # PointLaw.update are the points of its cells in order, phase after phase.
@@ -160,10 +148,7 @@ class NonlinearRVE:
         if not np.all(covered == 1):
             raise RuntimeError("the phases do not partition the cells of the RVE")
 
-        def strain(u):
-            return ufl_mandel(ufl.sym(ufl.grad(u)))
-
-        self.strain = strain
+        strain = self.strain = mandel_strain
         v, dw = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
         weights = fem.assemble_vector(fem.form(ufl.TestFunction(self.Q) * self.dx))
         self.weights = weights.array[: self.n_points].copy()
