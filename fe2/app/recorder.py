@@ -49,6 +49,7 @@ class StepRecord:
     newton_iterations: int
     sweeps: int
     residuals: list[float]
+    field_residuals: dict[str, list[float]]  # per field, when there are several
     increments: list[float]
     rve_solves: list[int]
     micro_iterations: int
@@ -147,7 +148,8 @@ class Recorder:
             step=state.converged_steps, load_factor=result.load_factor, t=result.t,
             reaction=force, boundary_value=boundary_value,
             newton_iterations=result.iterations, sweeps=result.sweeps,
-            residuals=result.residuals, increments=result.increments,
+            residuals=result.residuals, field_residuals=result.field_residuals,
+            increments=result.increments,
             rve_solves=result.rve_solves, micro_iterations=result.micro_iterations,
             wall_time_s=wall, time_s={k: max(v) for k, v in times.items()},
             micro_time_per_rank_s=times["micro"],

@@ -12,8 +12,8 @@ variable:
 
 Convergence: ‖R‖ ≤ max(atol, rtol·‖R₀‖) over the free dofs (R₀: first residual of the step or
 of the field group, with the lifted new boundary values), or the increment ‖δw‖ ≤ stol·‖w‖.
-With several fields of different units, ``rtol`` on the step's own first residual makes the
-test scale-free per step; the staggered scheme tests each field group on its own residual.
+With several fields (different units), every field must pass the test on its own residual,
+scaled by its own first non-zero residual of the step; the per-field norms are recorded.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class StepResult:
     converged: bool = False
     message: str = ""
     residuals: list[float] = field(default_factory=list)
+    field_residuals: dict[str, list[float]] = field(default_factory=dict)  # several fields
     increments: list[float] = field(default_factory=list)
     rve_solves: list[int] = field(default_factory=list)  # per residual evaluation, all ranks
     micro_iterations: int = 0  # all ranks
@@ -186,6 +187,10 @@ class NewtonSolver:
             self.A = None
         self.du = None
         self.ksp = None
+        names = problem.field_names if fields is None else list(fields)
+        # Several fields (different units): each is tested against its own residual.
+        self.field_rows = ({name: problem.field_dofs([name]) for name in names}
+                           if len(names) > 1 else {})
 
     def _operators(self):
         problem = self.problem
@@ -200,6 +205,7 @@ class NewtonSolver:
         False with ``result.message`` set."""
         problem, settings = self.problem, self.settings
         reference = None
+        field_references = dict.fromkeys(self.field_rows, 0.0)
         for iteration in range(settings.max_iterations + 1):
             message, norm = evaluator.residual()
             if not self.everything:
@@ -209,7 +215,18 @@ class NewtonSolver:
                 result.message = message
                 return False
             reference = norm if reference is None else reference
-            if self._converged(norm, reference, result.increments):
+            if self.field_rows:
+                norms = self._field_norms()
+                for name, value in norms.items():
+                    result.field_residuals.setdefault(name, []).append(value)
+                    # The first non-zero residual of a field is its scale (a field may be
+                    # at rest until the coupling moves it).
+                    field_references[name] = field_references[name] or value
+                converged = all(value <= max(settings.atol, settings.rtol * field_references[n])
+                                for n, value in norms.items())
+                if converged or self._converged(0.0, 1.0, result.increments, stagnation=True):
+                    return True
+            elif self._converged(norm, reference, result.increments):
                 return True
             if iteration == settings.max_iterations:
                 break
@@ -225,9 +242,17 @@ class NewtonSolver:
                           f"(residuals {_short(result.residuals)})")
         return False
 
-    def _converged(self, norm: float, reference: float, increments: list[float]) -> bool:
+    def _field_norms(self) -> dict[str, float]:
+        """Residual norm of each field over its free dofs (collective)."""
+        b, free = self.problem.b.array, self.problem.free
+        return {name: self.problem.norm(b[rows] * free[rows])
+                for name, rows in self.field_rows.items()}
+
+    def _converged(self, norm: float, reference: float, increments: list[float],
+                   stagnation: bool = False) -> bool:
+        """‖R‖ ≤ max(atol, rtol·‖R₀‖), or the increment test (alone with ``stagnation``)."""
         settings = self.settings
-        if norm <= max(settings.atol, settings.rtol * reference):
+        if not stagnation and norm <= max(settings.atol, settings.rtol * reference):
             return True
         w_norm = self.problem.norm(self.problem.w.x.array[: len(self.problem.free)])
         return bool(increments) and increments[-1] <= settings.stol * w_norm
