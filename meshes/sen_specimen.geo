@@ -18,8 +18,9 @@
 // Mesh: size h_fine in a horizontal band |y-0.5| <= band (and x >= 0.5 - band,
 // i.e. around the tip and along the expected tension crack path), h_coarse
 // elsewhere, with a transition layer of width `transition` (Box field). The band
-// suits the tension test (straight crack); for the shear test (crack curving
-// towards the bottom right corner) raise `band` or h_fine.
+// suits the tension test (straight crack); shear = 1 extends it from the band down to
+// y = 0 (x >= 0.5 - band) for the shear test, whose crack curves towards the bottom right
+// corner.
 //
 // Physical groups:
 //   surface (2): "domain"
@@ -30,7 +31,8 @@ DefineConstant[
   h_coarse = {0.05, Min 1e-4, Max 0.5, Name "Parameters/h_coarse"},    // element size away from the crack path [mm]
   h_fine = {0.0075, Min 1e-4, Max 0.5, Name "Parameters/h_fine"},      // element size in the band (l/2 for l = 0.015 mm) [mm]
   band = {0.05, Min 0, Max 0.5, Name "Parameters/band"},               // half-height of the refined band around y=0.5 [mm]
-  transition = {0.1, Min 0, Max 1, Name "Parameters/transition"}       // width of the size transition outside the band [mm]
+  transition = {0.1, Min 0, Max 1, Name "Parameters/transition"},      // width of the size transition outside the band [mm]
+  shear = {0, Choices{0, 1}, Name "Parameters/shear"}                  // 1: refine below the band down to y = 0 too (shear crack path)
 ];
 
 Point(1) = {0, 0, 0, h_coarse};
@@ -62,7 +64,11 @@ Field[1].VIn = h_fine;
 Field[1].VOut = h_coarse;
 Field[1].XMin = 0.5 - band;
 Field[1].XMax = 1;
-Field[1].YMin = 0.5 - band;
+If (shear)  // the shear crack curves from the tip towards the bottom right corner
+  Field[1].YMin = 0;
+Else        // the tension crack runs straight along the ligament
+  Field[1].YMin = 0.5 - band;
+EndIf
 Field[1].YMax = 0.5 + band;
 Field[1].ZMin = -1;
 Field[1].ZMax = 1;

@@ -3,7 +3,8 @@
 After each converged step, in this order: a checkpoint (``checkpoint/``: every field and every
 micro state, matched by coordinates on restart), the fields (``fields.xdmf``: the unknowns and
 the definition's cell outputs; a restarted run writes ``fields.restart-N.xdmf``) and
-``summary.json`` (one :class:`StepRecord` per step). Collective; only rank 0 writes JSON and
+``summary.json`` (one :class:`StepRecord` per step) with ``steps.csv`` (the same steps as a
+table). Collective; only rank 0 writes JSON and
 draws the progress bar.
 """
 
@@ -24,10 +25,10 @@ from fe2.core.solvers import StepResult
 from fe2.core.stepping import SteppingState
 from fe2.io.checkpoint import save_checkpoint
 from fe2.io.fields import FieldWriter
-from fe2.io.records import write_json_atomic
+from fe2.io.records import replace_atomic, write_json_atomic
 
 __all__ = ["PHASES", "Recorder", "StepLimit", "StepRecord", "checkpoint_fields",
-           "new_summary", "timing_table"]
+           "new_summary", "timing_table", "write_steps_csv"]
 
 log = logging.getLogger(__name__)
 PHASES = ("micro", "assembly", "solve", "output")
@@ -59,6 +60,7 @@ class StepRecord:
     micro_solve_time_per_rank_s: list[float]
     rve_solves_per_rank: list[int]
     micro_iterations_per_rank: list[int]
+    scalars: dict[str, float]  # the definition's global numbers (energies, ...)
 
 
 def config_hash(path: Path) -> str:
@@ -155,11 +157,13 @@ class Recorder:
             micro_time_per_rank_s=times["micro"],
             micro_solve_time_per_rank_s=comm.allgather(result.local_solve_time),
             rve_solves_per_rank=comm.allgather(result.local_solves),
-            micro_iterations_per_rank=comm.allgather(result.local_micro_iterations))
+            micro_iterations_per_rank=comm.allgather(result.local_micro_iterations),
+            scalars=self._scalars())
         self.summary["steps"].append(asdict(record))
         self.summary.update(load_factor=result.load_factor, t=result.t, position=state.position)
         if comm.rank == 0:
             write_json_atomic(self.out / "summary.json", self.summary)
+            write_steps_csv(self.out / "steps.csv", self.summary["steps"])
             if self.bar is not None:
                 self.bar.set_postfix_str(f"step {state.converged_steps}, "
                                          f"{result.iterations} Newton it.")
@@ -167,6 +171,11 @@ class Recorder:
         self.steps_done += 1
         if self.max_steps is not None and self.steps_done >= self.max_steps:
             raise StepLimit
+
+    def _scalars(self) -> dict[str, float]:
+        scalars = getattr(self.problem.definition, "scalars", None)
+        return {} if scalars is None else {k: float(v) for k, v in
+                                           scalars(self.problem).items()}
 
     def close(self, completed: bool, message: str) -> None:
         self.fields.close()
@@ -176,6 +185,28 @@ class Recorder:
             if self.bar is not None:
                 self.bar.close()
             write_json_atomic(self.out / "summary.json", self.summary)
+
+
+CSV_COLUMNS = ("step", "t", "load_factor", "boundary_value", "reaction", "newton_iterations",
+               "sweeps")
+
+
+def write_steps_csv(path: Path, steps: list[dict[str, Any]]) -> None:
+    """One row per converged step (columns CSV_COLUMNS, then the definition's scalars),
+    replaced atomically: for spreadsheets and plotting scripts."""
+    import csv
+    import io
+
+    scalars = list(steps[-1]["scalars"]) if steps else []
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([*CSV_COLUMNS, *scalars])
+    for step in steps:
+        writer.writerow([step[k] for k in CSV_COLUMNS] + [step["scalars"].get(k, "")
+                                                          for k in scalars])
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text.getvalue())
+    replace_atomic(tmp, path)
 
 
 def timing_table(summary: dict[str, Any], ranks: int) -> str:

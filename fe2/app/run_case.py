@@ -108,9 +108,9 @@ def load_run_config(path: str | Path) -> RunConfig:
     solver = reader.solver(raw.get("solver", {}))
     fields = definition.fields(_COMPONENT_LIMIT)
     bounded = [field.name for field in fields if field.bounds is not None]
-    if bounded and solver.type != "snes":
-        raise reader.fail("solver", f"field(s) {bounded} have bounds: use type = \"snes\" (a "
-                                    "variational-inequality SNES keeps them)")
+    if bounded and solver.type == "newton":
+        raise reader.fail("solver", f"field(s) {bounded} have bounds: use type = \"snes\" or "
+                                    "\"staggered\" (a variational-inequality SNES keeps them)")
     names = [field.name for field in fields]
     grouped = [name for group in solver.groups for name in group]
     if solver.groups and sorted(grouped) != sorted(names):
@@ -158,8 +158,20 @@ class _RunReader(TableReader):
         if "loading" in raw and "time" in raw:
             raise self.fail("", "give either [loading] (quasi-static) or [time] (transient)")
         section = "time" if "time" in raw else "loading"
-        return self.dataclass(raw, section, Stepping, exclude=("variable",),
-                              variable="time" if section == "time" else "load")
+        table = raw.get(section, {})
+        extra = {}
+        if isinstance(table, dict) and "path" in table:
+            path = table["path"]
+            if (not isinstance(path, list) or len(path) < 2 or not all(
+                    isinstance(p, list) and len(p) == 2 and all(
+                        isinstance(x, int | float) and not isinstance(x, bool) for x in p)
+                    for p in path)):
+                raise self.fail(section, f"path must be a list of [s, load factor] pairs, got "
+                                         f"{path!r}")
+            extra["path"] = tuple((float(a), float(b)) for a, b in path)
+        return self.dataclass(raw, section, Stepping, exclude=("variable", "path"),
+                              allowed_extra=tuple(extra),
+                              variable="time" if section == "time" else "load", **extra)
 
     def solver(self, table: dict[str, Any]) -> SolverSettings:
         extra: dict[str, Any] = {}

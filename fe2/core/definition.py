@@ -152,6 +152,9 @@ class Definition(Protocol):
         """Name → (owned cells, ...) values written with the fields after each step."""
         ...
 
+    # Optional: ``scalars(problem) -> {name: float}``, global numbers recorded per step in
+    # summary.json and steps.csv (e.g. energies); collective.
+
 
 def find_definition(kind: str) -> type:
     """The definition class of ``kind``: a module of fe2.physics (``"mechanics"``) or

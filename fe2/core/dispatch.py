@@ -9,6 +9,9 @@ travel back, so states always live with their owner and results do not depend on
 A linear micro model is homogenized once: its constant tangent is applied to every point by a
 dense product, and no micro problem is solved.
 
+A batch micro model (fe2.core.micro.BatchMicroModel, e.g. a history variable of a single-scale
+law) answers all points of a rank in one vectorized call.
+
 A micro model distributed over a group of ranks (fe2.rve.group.GroupedRVE, for RVEs too large
 for one rank) solves the points of all ranks of its group together, one after the other; each
 rank counts the solves and micro iterations of its own points, so the global counts are still
@@ -26,7 +29,13 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.core.definition import StepContext
-from fe2.core.micro import GroupMicroModel, MicroModel, MicroSolveError, check_finite
+from fe2.core.micro import (
+    BatchMicroModel,
+    GroupMicroModel,
+    MicroModel,
+    MicroSolveError,
+    check_finite,
+)
 
 __all__ = ["Dispatcher", "DispatchStats", "Evaluation", "balance_plan"]
 
@@ -107,6 +116,11 @@ class Dispatcher:
         if model.is_linear:
             tangent = np.broadcast_to(model.tangent, (len(strains), *model.tangent.shape))
             return Evaluation(strains @ model.tangent.T, tangent, states, True, "")
+        if isinstance(model, BatchMicroModel):
+            result = _solve_batch(model, strains, states, step)
+            message = _first_message(self.comm, result.message)
+            return Evaluation(result.stress, result.tangent, result.states, not message,
+                              message, result.stats)
         plan = self._plan(len(strains)) if self.balance else None
         if isinstance(model, GroupMicroModel):
             result = _solve_group(model, strains, states, step)
@@ -205,6 +219,23 @@ def _solve_points(model: MicroModel, strains: NDArray, states: NDArray,
         result.iterations[i] = model.iterations
         stats.solves += 1
         stats.micro_iterations += model.iterations
+    return result
+
+
+def _solve_batch(model: BatchMicroModel, strains: NDArray, states: NDArray,
+                 step: StepContext | None) -> _PointResults:
+    """Every point in one vectorized call (a pointwise law needs no per-point Python)."""
+    result = _PointResults.empty(model, len(strains), states.shape[1])
+    start = time.perf_counter()
+    try:
+        stress, tangent, new_states = model.solve_batch(strains, states, step)
+        check_finite(stress, tangent)
+    except MicroSolveError as error:
+        result.message = f"micro batch solve failed: {error}"
+    else:
+        result.stress, result.tangent, result.states = stress, tangent, new_states
+        result.stats.solves = len(strains)
+    result.stats.micro_time = time.perf_counter() - start
     return result
 
 

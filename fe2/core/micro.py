@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["GroupMicroModel", "HomogenizedModel", "LinearMicroModel", "MicroModel",
-           "MicroSolveError", "check_finite"]
+__all__ = ["BatchMicroModel", "GroupMicroModel", "HomogenizedModel", "LinearMicroModel",
+           "MicroModel", "MicroSolveError", "check_finite"]
 
 
 class MicroSolveError(RuntimeError):
@@ -56,6 +56,16 @@ class LinearMicroModel(MicroModel, Protocol):
     """A micro model with a constant ``tangent``: stress = tangent @ strain, no state."""
 
     tangent: NDArray
+
+
+@runtime_checkable
+class BatchMicroModel(MicroModel, Protocol):
+    """A micro model that answers many points in one vectorized call (pointwise laws)."""
+
+    def solve_batch(self, strains: NDArray, states: NDArray,
+                    step=None) -> tuple[NDArray, NDArray, NDArray]:
+        """Stress (n, n_stress), tangent (n, n_stress, n_strain) and new states (n, size)."""
+        ...
 
 
 @runtime_checkable

@@ -39,9 +39,9 @@ class SolverSettings:
 
     ``linear_solver``: "lu" (MUMPS, parallel direct) or "iterative" (GMRES preconditioned by
     PETSc's algebraic multigrid GAMG with the physics' near-nullspace, to ``linear_rtol``).
-    ``groups``: the staggered scheme's field groups, solved in turn until the whole residual
-    is below ``stagger_rtol`` times its value at the start of the step (at most
-    ``max_sweeps`` sweeps). ``petsc_options``: passed to PETSc under the solver's prefix.
+    ``groups``: the staggered scheme's field groups, solved in turn until a sweep changes no
+    field by more than ``stagger_rtol`` of its size (at most ``max_sweeps`` sweeps).
+    ``petsc_options``: passed to PETSc under the solver's prefix.
     """
 
     type: str = "newton"
@@ -89,6 +89,11 @@ class StepResult:
     @property
     def iterations(self) -> int:
         return len(self.increments)
+
+    @property
+    def effort(self) -> int:
+        """How hard the step was: staggered sweeps, else Newton iterations."""
+        return self.sweeps or self.iterations
 
 
 class _Timer:
@@ -303,8 +308,9 @@ class _Newton:
 
 
 class _Staggered:
-    """type = "staggered": the field groups in turn (each by Newton, the others fixed) until
-    the whole residual is small; ``result.sweeps`` counts the sweeps."""
+    """type = "staggered": the field groups in turn (each by Newton, or by the VI SNES when it
+    has bounds; the other fields fixed) until a sweep changes no field by more than
+    ``stagger_rtol`` of its size (max norms); ``result.sweeps`` counts the sweeps."""
 
     def __init__(self, problem: Problem, settings: SolverSettings) -> None:
         names = [name for group in settings.groups for name in group]
@@ -312,28 +318,39 @@ class _Staggered:
             raise ValueError(f"[solver] groups {list(map(list, settings.groups))} must name "
                              f"every field once: {problem.field_names}")
         self.problem, self.settings = problem, settings
-        self.groups = [NewtonSolver(problem, settings, group) for group in settings.groups]
+        self.groups = [
+            GroupVISolver(problem, settings, group)
+            if any(problem.field(name).bounds is not None for name in group)
+            else NewtonSolver(problem, settings, group) for group in settings.groups]
+        self.rows = {name: problem.field_dofs([name]) for name in problem.field_names}
+
+    def _change(self, before: np.ndarray) -> float:
+        """max over fields of ‖Δw_f‖∞ / ‖w_f‖∞ since ``before`` (collective)."""
+        from mpi4py import MPI
+
+        values = self.problem.w.x.array
+        local = np.array([[np.abs(values[rows] - before[rows]).max(initial=0.0),
+                           np.abs(values[rows]).max(initial=0.0)]
+                          for rows in self.rows.values()])
+        self.problem.comm.Allreduce(MPI.IN_PLACE, local, op=MPI.MAX)
+        change, size = local.T
+        return float(np.max(change / np.maximum(size, np.finfo(float).tiny)))
 
     def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
-        problem, settings = self.problem, self.settings
-        message, reference = evaluator.residual()
-        if message:
-            result.message = message
-            return False
+        settings = self.settings
+        change = np.inf
         for sweep in range(1, settings.max_sweeps + 1):
             result.sweeps = sweep
+            before = self.problem.w.x.array.copy()
             for group in self.groups:
                 if not group.solve(result, evaluator):
                     return False
-            message, norm = evaluator.residual()
-            if message:
-                result.message = message
-                return False
-            if norm <= max(settings.atol, settings.stagger_rtol * reference):
+            change = self._change(before)
+            if change <= settings.stagger_rtol:
                 return True
         result.message = (f"the staggered scheme did not converge in {settings.max_sweeps} "
-                          f"sweeps (residual {norm:.3e}, start {reference:.3e})")
-        problem.rollback()
+                          f"sweeps (last change {change:.3e} > stagger_rtol "
+                          f"{settings.stagger_rtol:.1e})")
         return False
 
     def destroy(self) -> None:
@@ -350,39 +367,17 @@ class _SNES:
 
         self.problem, self.settings = problem, settings
         snes = self.snes = PETSc.SNES().create(problem.comm)
-        snes.setOptionsPrefix(SNES_PREFIX)
         self.x = problem.b.duplicate()
         snes.setFunction(self._function, problem.b.duplicate())
         snes.setJacobian(self._jacobian, problem.A)
-        snes.setTolerances(rtol=settings.rtol, atol=settings.atol, stol=settings.stol,
-                           max_it=settings.max_iterations)
         bounded = [f for f in problem.fields if f.bounds is not None]
-        snes.setType("vinewtonrsls" if bounded else "newtonls")
-        ksp = snes.getKSP()
-        if settings.linear_solver == "lu":
-            ksp.setType("preonly")
-            ksp.getPC().setType("lu")
-            ksp.getPC().setFactorSolverType("mumps")
-        else:
-            ksp.setType("gmres")
-            ksp.getPC().setType("gamg")
-        _set_options(SNES_PREFIX, settings.petsc_options)
-        snes.setFromOptions()
-        snes.setConvergenceHistory(reset=True)
+        _configure_snes(snes, problem, settings, bool(bounded))
         self.bounded = bounded
         self.evaluator: _Evaluator | None = None
         self.failure = ""
 
     def _set_bounds(self) -> None:
-        problem = self.problem
-        lower, upper = problem.b.duplicate(), problem.b.duplicate()
-        lower.set(-np.inf)  # PETSc treats ±inf bounds (PETSC_NINFINITY) as absent
-        upper.set(np.inf)
-        for spec in self.bounded:
-            dofs = problem.field_dofs([spec.name])
-            for vector, bound in zip((lower, upper), spec.bounds, strict=True):
-                vector.array[dofs] = (problem.w_previous.x.array[dofs] if bound == "previous"
-                                      else float(bound))
+        lower, upper = _bounds(self.problem, self.bounded)
         self.snes.setVariableBounds(lower, upper)
         lower.destroy()
         upper.destroy()
@@ -421,6 +416,128 @@ class _SNES:
     def destroy(self) -> None:
         self.snes.destroy()
         self.x.destroy()
+
+
+def _bounds(problem: Problem, fields):
+    """(lower, upper) PETSc vectors of the unknowns from the fields' declared bounds (±inf,
+    which PETSc's VI solvers treat as absent, for the rest)."""
+    lower, upper = problem.b.duplicate(), problem.b.duplicate()
+    lower.set(-np.inf)
+    upper.set(np.inf)
+    for spec in fields:
+        dofs = problem.field_dofs([spec.name])
+        for vector, bound in zip((lower, upper), spec.bounds, strict=True):
+            vector.array[dofs] = (problem.w_previous.x.array[dofs] if bound == "previous"
+                                  else float(bound))
+    return lower, upper
+
+
+def _configure_snes(snes, problem: Problem, settings: SolverSettings, bounded: bool) -> None:
+    """Type, tolerances, linear solver and pass-through options of an SNES (prefix fe2_snes_)."""
+    snes.setOptionsPrefix(SNES_PREFIX)
+    # atol > 0: a residual that is exactly zero (e.g. damage held at its bound) has converged
+    snes.setTolerances(rtol=settings.rtol, atol=max(settings.atol, np.finfo(float).tiny),
+                       stol=settings.stol, max_it=settings.max_iterations)
+    snes.setType("vinewtonrsls" if bounded else "newtonls")
+    ksp = snes.getKSP()
+    if settings.linear_solver == "lu":
+        ksp.setType("preonly")
+        ksp.getPC().setType("lu")
+        ksp.getPC().setFactorSolverType("mumps")
+    else:
+        ksp.setType("gmres")
+        ksp.getPC().setType("gamg")
+    _set_options(SNES_PREFIX, settings.petsc_options)
+    snes.setFromOptions()
+    snes.setConvergenceHistory(reset=True)
+
+
+class GroupVISolver:
+    """A field group with bounds inside the staggered scheme: PETSc's variational-inequality
+    SNES on the group's dofs, the other fields fixed (e.g. AT1 damage, d_prev ≤ d ≤ 1)."""
+
+    def __init__(self, problem: Problem, settings: SolverSettings, fields) -> None:
+        from petsc4py import PETSc
+
+        self.problem, self.settings = problem, settings
+        local = problem.field_dofs(fields)
+        start = problem.b.getOwnershipRange()[0]
+        self.dofs = PETSc.IS().createGeneral(local + start, comm=problem.comm)
+        self.bounded = [f for f in problem.fields if f.name in fields and f.bounds is not None]
+        self.snes = PETSc.SNES().create(problem.comm)
+        self.J = self.x = None  # made from the first assembled Jacobian (its pattern)
+        self.evaluator: _Evaluator | None = None
+        self.failure = ""
+
+    def _setup(self) -> None:
+        """The group's Jacobian and vectors, once the full Jacobian has been assembled (an
+        empty assembled PETSc matrix would lose its preallocated pattern)."""
+        self.evaluator.jacobian()
+        self.J = self.problem.A.createSubMatrix(self.dofs, self.dofs)
+        self.x = self.J.createVecRight()
+        self.snes.setFunction(self._function, self.x.duplicate())
+        self.snes.setJacobian(self._jacobian, self.J)
+        _configure_snes(self.snes, self.problem, self.settings, bounded=True)
+
+    def _copy(self, source, target, to_group: bool) -> None:
+        """Between the group's vector and the group's part of a full vector."""
+        full = source if to_group else target
+        part = full.getSubVector(self.dofs)
+        if to_group:
+            part.copy(target)
+        else:
+            source.copy(part)
+        full.restoreSubVector(self.dofs, part)
+
+    def _function(self, snes, x, F) -> None:
+        problem = self.problem
+        self._copy(x, problem.w.x.petsc_vec, to_group=False)
+        problem.w.x.scatter_forward()
+        message, _ = self.evaluator.residual()
+        if message:
+            self.failure = self.failure or message
+            F.set(np.nan)
+        else:
+            self._copy(problem.b, F, to_group=True)
+
+    def _jacobian(self, snes, x, J, P) -> None:
+        self.evaluator.jacobian()
+        self.problem.A.createSubMatrix(self.dofs, self.dofs, submat=J)
+
+    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
+        problem = self.problem
+        self.evaluator, self.failure = evaluator, ""
+        if self.J is None:
+            self._setup()
+        lower, upper = _bounds(problem, self.bounded)
+        low, high = self.x.duplicate(), self.x.duplicate()
+        self._copy(lower, low, to_group=True)
+        self._copy(upper, high, to_group=True)
+        self.snes.setVariableBounds(low, high)
+        for vector in (lower, upper, low, high):
+            vector.destroy()
+        self._copy(problem.w.x.petsc_vec, self.x, to_group=True)
+        # Round-off floor: a residual 1e-12 of what a unit change of the group's unknowns
+        # would cause (‖J‖_F) has converged, whatever the residual was at the start.
+        from petsc4py import PETSc
+
+        floor = 1e-12 * self.J.norm(PETSc.NormType.FROBENIUS)
+        self.snes.setTolerances(atol=max(self.settings.atol, floor, np.finfo(float).tiny))
+        with _Timer(result.times, "solve"):
+            self.snes.solve(None, self.x)
+        self._copy(self.x, problem.w.x.petsc_vec, to_group=False)
+        problem.w.x.scatter_forward()
+        result.increments += [float("nan")] * self.snes.getIterationNumber()
+        reason = self.snes.getConvergedReason()
+        if reason > 0:
+            return True
+        result.message = self.failure or f"SNES of the bounded group diverged (reason {reason})"
+        return False
+
+    def destroy(self) -> None:
+        for obj in (self.snes, self.x, self.J, self.dofs):
+            if obj is not None:
+                obj.destroy()
 
 
 def make_solver(problem: Problem, settings: SolverSettings):

@@ -3,20 +3,24 @@ and regrowth of the increment.
 
 One mechanism for both: the stepping variable s goes from 0 to ``end``. Quasi-static: s is the
 load factor λ (boundary values and fluxes scale with it; t = λ, dt = Δλ). Transient: s is the
-time t [s], dt = Δt reaches the residual (backward Euler) and the micro models, and λ = 1.
+time t [s], dt = Δt reaches the residual (backward Euler) and the micro models, and λ = 1. A
+``path`` of (s, λ) points makes λ a piecewise linear function of s instead (unloading and
+reloading, a ramp in time).
 
 A step that fails (the solver, a micro solve anywhere, non-finite numbers) is rolled back and
 retried with ``cutback`` times the increment; a step that converges in at most
-``easy_iterations`` Newton iterations lets the next increment grow by ``growth`` (up to
-``max_step``). Below ``min_step`` the run stops: :class:`SteppingFailed` is raised on every rank
-(every decision here rests on global quantities), after the converged steps were handed to the
-caller, so their results are already written.
+``easy_iterations`` Newton iterations (staggered: sweeps) lets the next increment grow by
+``growth`` (up to ``max_step``). Below ``min_step`` the run stops: :class:`SteppingFailed` is
+raised on every rank (every decision here rests on global quantities), after the converged
+steps were handed to the caller, so their results are already written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from fe2.core.definition import StepContext
 from fe2.core.solvers import StepResult, StepSolver
@@ -39,6 +43,8 @@ class Stepping:
     growth: float = 1.5
     easy_iterations: int = 4
     variable: str = "load"
+    path: tuple[tuple[float, float], ...] = ()  # (s, λ) points: a load history, e.g. unloading
+
 
     def __post_init__(self) -> None:
         if self.variable not in VARIABLES:
@@ -49,12 +55,23 @@ class Stepping:
             raise ValueError("need 0 < cutback < 1 and growth >= 1")
         if not self.end > 0:
             raise ValueError("the end of the stepping must be positive")
+        if self.path:
+            s = [point[0] for point in self.path]
+            if s[0] != 0 or np.any(np.diff(s) <= 0) or s[-1] < self.end:
+                raise ValueError(f"path = {[list(p) for p in self.path]}: its first values must "
+                                 f"start at 0, increase and reach end = {self.end:g}")
+
+    def load_factor(self, position: float) -> float:
+        """λ at ``position``: the path's piecewise linear value if given, else λ = s
+        (quasi-static) or 1 (transient)."""
+        if self.path:
+            s, values = zip(*self.path, strict=True)
+            return float(np.interp(position, s, values))
+        return 1.0 if self.variable == "time" else position
 
     def context(self, position: float, increment: float) -> StepContext:
         """The step context of a step ending at ``position`` after ``increment``."""
-        if self.variable == "time":
-            return StepContext(t=position, dt=increment, load_factor=1.0)
-        return StepContext(t=position, dt=increment, load_factor=position)
+        return StepContext(t=position, dt=increment, load_factor=self.load_factor(position))
 
 
 @dataclass
@@ -91,7 +108,7 @@ def run_steps(solver: StepSolver, stepping: Stepping, state: SteppingState,
         solver.problem.commit()
         state.position += increment
         state.converged_steps += 1
-        if result.iterations <= stepping.easy_iterations:
+        if result.effort <= stepping.easy_iterations:
             state.step = min(increment * stepping.growth, stepping.max_step)
         else:
             state.step = increment
