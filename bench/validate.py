@@ -111,8 +111,32 @@ def layered_cell(out: Path) -> list[Row]:
              abs(outcome.summary["steps"][-1]["reaction"]), flux, "layers in series")]
 
 
+def fracture_bars(out: Path) -> list[Row]:
+    """Homogeneous AT2 and AT1 bars (DESIGN §6; Pham et al. 2011): E, Gc, ℓ of the cases."""
+    E, Gc, ell, H = 210.0, 2.7e-3, 0.015, 0.1
+    rows = []
+    for name, reference, what in (
+            ("bar_at2", 3 / 16 * np.sqrt(3 * E * Gc / ell), "peak stress [kN/mm2]"),
+            ("bar_at1", np.sqrt(3 * Gc * E / (8 * ell)), "elastic limit [kN/mm2]")):
+        outcome = _run(PROBLEMS / "phase_field" / f"{name}.toml", out / name)
+        peak = max(s["reaction"] for s in outcome.summary["steps"]) / H
+        rows.append((f"phase_field/{name}", what, peak, reference, "closed form"))
+    return rows
+
+
+def sent(out: Path) -> list[Row]:
+    """Single-edge-notched tension: peak force and its displacement against the published
+    curves (Miehe et al. 2010; Ambati et al. 2015), values read off their figures."""
+    steps = _run(PROBLEMS / "phase_field" / "sent.toml", out / "sent").summary["steps"]
+    peak = max(steps, key=lambda s: s["reaction"])
+    source = "Miehe et al. 2010 (read off the figure, approximate)"
+    return [("phase_field/sent", "peak force [kN]", peak["reaction"], 0.7, source),
+            ("phase_field/sent", "displacement at peak [mm]", peak["boundary_value"], 5.8e-3,
+             source)]
+
+
 ROWS: list[Callable[[Path], list[Row]]] = [hexagonal, laminate, heated_bar, transient_slab,
-                                           layered_cell]
+                                           layered_cell, fracture_bars, sent]
 
 
 def main() -> int:

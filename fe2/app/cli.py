@@ -203,4 +203,25 @@ def _run_fe2(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fe2`` console script; returns the exit status."""
     args = _build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except Exception:
+        _abort_other_ranks()
+        raise
+
+
+def _abort_other_ranks() -> None:
+    """An unexpected error on one MPI rank must not leave the others waiting forever in a
+    collective call: print it and abort the whole job (serial runs just raise it)."""
+    if "mpi4py.MPI" not in sys.modules:
+        return
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    if comm.size > 1:
+        import traceback
+
+        print(f"fe2: unexpected error on rank {comm.rank}; aborting all ranks", file=sys.stderr)
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm.Abort(1)

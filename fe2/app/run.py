@@ -125,8 +125,7 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
         message = "completed" if completed else (
             f"paused after {max_steps} step(s) at {state.position:.6g} (max_steps); "
             f"continue with: fe2 run --restart {out}")
-    finally:
-        solver.destroy()
+    solver.destroy()  # collective: not on the way out of an error raised on one rank only
     recorder.close(completed, message)
     if figures and summary["steps"]:
         draw_figures(config, problem, out, summary)
