@@ -89,7 +89,7 @@ def test_crack_profile_dissipates_gc_times_the_section(shared_tmp, cells):
 
 
 SENT_COARSE = [("h_fine = 0.0075", "h_fine = 0.015"), ("h_coarse = 0.05", "h_coarse = 0.1"),
-               ("initial_step = 0.05\nmax_step = 0.05", "initial_step = 0.1\nmax_step = 0.1")]
+               ("initial_step = 0.02\nmax_step = 0.02", "initial_step = 0.1\nmax_step = 0.1")]
 
 
 def sent_curve(outcome) -> np.ndarray:
