@@ -155,3 +155,19 @@ def test_under_resolved_length_scale_is_a_warning_with_the_numbers(shared_tmp):
                            str(shared_tmp / "coarse")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "ell = 0.015 mm is below 2h" in done.stderr and "refine to h <= ell/2" in done.stderr
+
+
+def test_paused_and_restarted_sent_equals_the_uninterrupted_run(shared_tmp):
+    """Both fields and the AT2 history of every quadrature point come back from the checkpoint:
+    a run paused after 4 steps and restarted gives the uninterrupted curve (relative 1e-10)."""
+    from fe2.app.run import restart
+
+    case = case_copy(CASES / "sent.toml", shared_tmp, "sent", SENT_COARSE)
+    whole = run_case(case, shared_tmp / "whole")
+    first = run_case(case, shared_tmp / "parts", max_steps=4)
+    assert not first.completed
+    second = restart(shared_tmp / "parts", MPI.COMM_WORLD, progress=False, figures=False)
+    assert second.completed and second.summary["restarts"] == 1
+    a, b = sent_curve(whole), sent_curve(second)
+    assert a.shape == b.shape
+    assert np.allclose(a[:, 1], b[:, 1], rtol=1e-10, atol=1e-10 * np.abs(a[:, 1]).max())

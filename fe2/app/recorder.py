@@ -92,7 +92,8 @@ def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
 
 def checkpoint_fields(problem: Problem) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Everything a restart needs, as name → (coordinates, values) of owned points."""
-    fields = {f"field:{name}": problem.owned_values(name) for name in problem.field_names}
+    fields = {f"field:{name}": (*problem.owned_values(name), problem.owned_hints(name))
+              for name in problem.field_names}
     coordinates = problem.rule.coordinates()
     for coupling in problem.couplings:
         for region in coupling.regions:

@@ -162,7 +162,8 @@ def _resume(config: RunConfig, out: Path, comm: MPI.Comm,
                           "needs the same case")
     for name in problem.field_names:
         coordinates, _ = problem.owned_values(name)
-        values = load_checkpoint(out / "checkpoint", comm, f"field:{name}", coordinates)
+        values = load_checkpoint(out / "checkpoint", comm, f"field:{name}", coordinates,
+                                 hints=problem.owned_hints(name))
         problem.restore_values(name, values)
     coordinates = problem.rule.coordinates()
     stored = [(region, load_checkpoint(out / "checkpoint", comm,

@@ -85,17 +85,21 @@ def _latest(directory: Path) -> tuple[Path, dict]:
     raise CheckpointError(f"{directory}: no complete checkpoint{detail}")
 
 
-def _check_fields(fields: Mapping[str, tuple[NDArray, NDArray]]) -> dict[str, tuple]:
-    """Validate the fields of one rank: name -> (coords (n, d) float64, values (n, ...))."""
+def _check_fields(fields: Mapping[str, tuple]) -> dict[str, tuple]:
+    """Validate the fields of one rank: name -> (coords (n, d) float64, values (n, ...)[,
+    hints (n, d)])."""
     checked = {}
-    for name, (coords, values) in fields.items():
+    for name, (coords, values, *hints) in fields.items():
         if not name or "/" in name:
             raise ValueError(f"bad field name {name!r}")
         coords, values = np.asarray(coords, dtype=np.float64), np.asarray(values)
         if coords.ndim != 2 or values.ndim < 1 or len(values) != len(coords):
             raise ValueError(f"field {name!r}: coords {coords.shape} and values {values.shape} "
                              "do not describe the same n points (coords must be (n, gdim))")
-        checked[name] = coords, values
+        hints = [np.asarray(h, dtype=np.float64) for h in hints]
+        if any(h.shape != coords.shape for h in hints):
+            raise ValueError(f"field {name!r}: hints must have the shape of coords")
+        checked[name] = coords, values, *hints
     return checked
 
 
@@ -105,8 +109,10 @@ def _write_rank_file(folder: Path, rank: int, fields: dict[str, tuple]) -> tuple
     tmp = folder / f".{name}.tmp"
     arrays = {}
     summary = {}
-    for field, (coords, values) in fields.items():
+    for field, (coords, values, *hints) in fields.items():
         arrays[f"{field}.coords"], arrays[f"{field}.values"] = coords, values
+        if hints:
+            arrays[f"{field}.hints"] = hints[0]
         lower = coords.min(axis=0) if len(coords) else np.full(coords.shape[1], np.inf)
         upper = coords.max(axis=0) if len(coords) else np.full(coords.shape[1], -np.inf)
         summary[field] = (len(coords), coords.shape[1], values.shape[1:], str(values.dtype),
@@ -156,8 +162,10 @@ def save_checkpoint(directory: str | Path, comm: MPI.Comm,
     Args:
         directory: folder of the checkpoints of one run (created if needed).
         comm: the communicator of the fields; every rank calls this with the same names.
-        fields: name -> (coordinates (n, gdim) of this rank's points, values (n, ...)); the
-            points must be unique over all ranks (store owned dofs or owned cells only).
+        fields: name -> (coordinates (n, gdim) of this rank's points, values (n, ...)[, hints
+            (n, gdim)]); the points must be unique over all ranks (store owned dofs or owned
+            cells only), except coincident points that carry distinct hints (e.g. the nodes of
+            the two faces of a slit, each hinted by the centre of its cells).
         meta: JSON-serializable run state (step index, load factor [-], step size, ...).
 
     Returns:
@@ -225,9 +233,11 @@ def _collective_latest(directory: Path, comm: MPI.Comm) -> tuple[Path, dict]:
     return found
 
 
-def _match_file(file: Path, name: str, coords: NDArray, tol: float,
-                values: NDArray, count: NDArray) -> None:
-    """Copy the values of ``name`` in one rank file to the points within ``tol``; count hits."""
+def _match_file(file: Path, name: str, coords: NDArray, tol: float, values: NDArray,
+                count: NDArray, hints: NDArray | None, best: NDArray) -> None:
+    """Copy the values of ``name`` in one rank file to the points within ``tol``; count hits.
+    With ``hints``, of several stored points within ``tol`` the one whose stored hint is
+    nearest wins (``best``: the hint distance of the value taken so far)."""
     with np.load(file, allow_pickle=False) as data:
         stored = data[f"{name}.coords"]
         if not len(stored) or not len(coords):
@@ -237,12 +247,23 @@ def _match_file(file: Path, name: str, coords: NDArray, tol: float,
         # Two neighbours: a second stored point within tol makes the match ambiguous.
         distance, index = cKDTree(stored).query(coords, k=2, distance_upper_bound=tol)
         count += (distance <= tol).sum(axis=1)
-        hit = distance[:, 0] <= tol
-        values[hit] = data[f"{name}.values"][index[hit, 0]]
+        stored_values = data[f"{name}.values"]
+        stored_hints = data[f"{name}.hints"] if f"{name}.hints" in data.files else None
+        for k in range(2):
+            hit = distance[:, k] <= tol
+            if hints is None or stored_hints is None:
+                if k == 0:
+                    values[hit] = stored_values[index[hit, 0]]
+                continue
+            rows = np.flatnonzero(hit)
+            gap = np.linalg.norm(stored_hints[index[rows, k]] - hints[rows], axis=1)
+            better = gap < best[rows]
+            values[rows[better]] = stored_values[index[rows[better], k]]
+            best[rows[better]] = gap[better]
 
 
 def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: NDArray,
-                    rtol: float = 1e-8) -> NDArray:
+                    rtol: float = 1e-8, hints: NDArray | None = None) -> NDArray:
     """Values of field ``name`` of the newest complete checkpoint at this rank's ``coords``.
 
     Collective. Every rank reads every rank file (one at a time) and takes, for each of its
@@ -255,6 +276,8 @@ def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: ND
         name: field name.
         coords: (m, gdim) coordinates of this rank's points.
         rtol: matching tolerance relative to the size of the domain [-].
+        hints: (m, gdim) hints of this rank's points; where several stored points lie within
+            tolerance, the one with the nearest stored hint is taken.
 
     Returns:
         Values (m, ...) in the order of ``coords``, with the stored shape and type.
@@ -280,12 +303,14 @@ def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: ND
                              f"coordinates of shape {points.shape}")
         values = np.zeros((len(points), *field["shape"]), dtype=field["dtype"])
         count = np.zeros(len(points), dtype=np.int64)
+        best = np.full(len(points), np.inf)
         for file in sorted(info["files"]):
-            _match_file(folder / file, name, points, tol, values, count)
-        return points, values, count
+            _match_file(folder / file, name, points, tol, values, count, hints, best)
+        return points, values, count, best
 
-    points, values, count = _collective(comm, f"reading {folder}", read_all)
-    missing, ambiguous = count == 0, count > 1
+    points, values, count, best = _collective(comm, f"reading {folder}", read_all)
+    # Coincident points (e.g. the two faces of a slit) are told apart by their hints.
+    missing, ambiguous = count == 0, (count > 1) & ~np.isfinite(best)
     totals = comm.allreduce(np.array([missing.sum(), ambiguous.sum()]), op=MPI.SUM)
     if totals.any():
         examples = comm.allgather(points[missing | ambiguous][:1])
