@@ -16,6 +16,7 @@ isotropic elastic law of ``[material]`` (single scale). Tables::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ __all__ = ["CELL", "DEFINITION", "LAWS", "MechanicsCell", "mechanics_constants",
            "stiffness_anisotropy", "LawSpec", "Mechanics", "make_law", "rigid_body_modes",
            "strain"]
 
+log = logging.getLogger(__name__)
 MODELS = ("plane_strain", "3d")
 LAWS = {"elastic": ("E", "nu"),
         "j2": ("E", "nu", "yield_stress", "hardening", "kinematic_hardening"),
@@ -220,10 +222,52 @@ class Mechanics:
     def cell_outputs(self, problem) -> dict[str, np.ndarray]:
         stress = problem.point_values("rve", "stress", self._closed_form_stress(
             problem.fields_ufl["u"]) if self.material is not None else None)
-        outputs = {"stress": problem.cell_average(stress)}
+        outputs = {}
+        indicator = self._ellipticity(problem)
+        if indicator is not None:  # the smallest over each cell's points
+            shaped = indicator.reshape(problem.rule.n_cells, problem.rule.n_points)
+            outputs["ellipticity"] = np.nanmin(shaped, axis=1) if shaped.size else \
+                np.zeros(0)
+        outputs["stress"] = problem.cell_average(stress)
         for name, values in problem.point_outputs("rve").items():
             outputs[name] = problem.cell_average(values)
         return outputs
+
+    def scalars(self, problem) -> dict[str, float]:
+        """The smallest ellipticity indicator over the micro points (fe2.laws.acoustic): ≤ 0
+        once a homogenized tangent has lost ellipticity (the macro response localizes and the
+        RVE stops being representative); a warning names the step."""
+        from mpi4py import MPI
+
+        indicator = self._ellipticity(problem)
+        if indicator is None:
+            return {}
+        local = float(np.nanmin(indicator, initial=np.inf))
+        smallest = problem.comm.allreduce(local, op=MPI.MIN)
+        if smallest <= 0 and not getattr(self, "_localized", False):
+            self._localized = True
+            if problem.comm.rank == 0:
+                log.warning("loss of ellipticity at t = %g, load factor %g: the homogenized "
+                            "tangent admits a localization band (ellipticity %.3g)",
+                            problem.step.t, problem.step.load_factor, smallest)
+        return {"ellipticity_min": smallest}
+
+    @staticmethod
+    def _ellipticity(problem):
+        """Per owned point: the ellipticity of the micro tangent (NaN where no RVE answers);
+        None without micro models."""
+        from fe2.laws.acoustic import ellipticity
+
+        coupling = problem.coupling("rve")
+        if coupling is None:
+            return None
+        n = problem.rule.n_owned_points * coupling.n_stress * coupling.n_strain
+        tangents = coupling.tangent.x.array[:n].reshape(-1, coupling.n_stress,
+                                                        coupling.n_strain)
+        values = np.full(problem.rule.n_owned_points, np.nan)
+        for region in coupling.regions:
+            values[region.rows] = ellipticity(tangents[region.rows])
+        return values
 
     def near_nullspace(self, V):
         """The rigid-body modes: what algebraic multigrid needs to coarsen elasticity well."""
