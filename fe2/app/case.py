@@ -201,6 +201,20 @@ class TableReader:
             raise self.fail(section, f"{key} = {value}: must be at least {minimum}")
         return value
 
+    def numbers(self, raw: Mapping[str, Any], section: str, cls, keys: Sequence[str],
+                required: Sequence[str]):
+        """The table ``[section]`` of numbers read into ``cls(**values)``; the table is
+        required and the checks of ``cls`` (ValueError) become errors naming it."""
+        if section not in raw:
+            raise self.fail("", f"missing table [{section}] (keys {', '.join(keys)})")
+        table = self.table(raw, "", section)
+        self.keys(table, section, keys, required=required)
+        try:
+            return cls(**{key: self.number(table, section, key, 0.0)
+                          for key in keys if key in table})
+        except ValueError as error:
+            raise self.fail(section, str(error)) from None
+
     def rve(self, table: dict[str, Any], section: str = "rve",
             allowed: Sequence[str] = _RVE_KEYS) -> RVESettings:
         """A mesh source with its discretization; ``allowed`` keys of other tables that

@@ -143,13 +143,8 @@ class Mechanics:
             reader, values, section))
         material = None
         if "material" in case.raw:
-            table = reader.table(case.raw, "", "material")
-            reader.keys(table, "material", ("E", "nu"), required=("E", "nu"))
-            try:
-                material = IsotropicElastic(reader.number(table, "material", "E", 0.0),
-                                            reader.number(table, "material", "nu", 0.0))
-            except ValueError as error:
-                raise reader.fail("material", str(error)) from None
+            material = reader.numbers(case.raw, "material", IsotropicElastic, ("E", "nu"),
+                                      ("E", "nu"))
         check_closed_form(reader, micro, material is not None, "mechanics", "E and nu")
         return cls(case, model, micro, material)
 

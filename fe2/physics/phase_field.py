@@ -115,15 +115,8 @@ class PhaseField:
             raise reader.fail("physics", "plane_stress supports split = \"none\" only")
         if model == "3d" and split == "spectral":
             raise reader.fail("physics", "split = \"spectral\" is implemented in 2D")
-        if "material" not in case.raw:
-            raise reader.fail("", f"missing table [material] (keys {', '.join(_KEYS)})")
-        table = reader.table(case.raw, "", "material")
-        reader.keys(table, "material", _KEYS, required=("E", "nu", "Gc", "ell"))
-        try:
-            material = FractureMaterial(**{key: reader.number(table, "material", key, 0.0)
-                                           for key in _KEYS if key in table})
-        except ValueError as error:
-            raise reader.fail("material", str(error)) from None
+        material = reader.numbers(case.raw, "material", FractureMaterial, _KEYS,
+                                  ("E", "nu", "Gc", "ell"))
         return cls(case, model, variant, split, material)
 
     # ------------------------------------------------------------------ the core's view

@@ -65,15 +65,8 @@ class Thermoelasticity:
         reader, physics = case.reader, case.physics
         reader.keys(physics, "physics", ("kind", "model"), required=("model",))
         model = reader.string(physics, "physics", "model", MODELS)
-        if "material" not in case.raw:
-            raise reader.fail("", "missing table [material] (keys E, nu, alpha, k)")
-        table = reader.table(case.raw, "", "material")
-        reader.keys(table, "material", _KEYS, required=("E", "nu", "alpha", "k"))
-        try:
-            material = ThermalMaterial(**{key: reader.number(table, "material", key, 0.0)
-                                          for key in _KEYS if key in table})
-        except ValueError as error:
-            raise reader.fail("material", str(error)) from None
+        material = reader.numbers(case.raw, "material", ThermalMaterial, _KEYS,
+                                  ("E", "nu", "alpha", "k"))
         if material.heat_capacity > 0 and case.stepping.variable != "time":
             raise reader.fail("material", "heat_capacity > 0 is transient: give a [time] table")
         return cls(case, model, material)
