@@ -12,20 +12,26 @@ from typing import TypeVar
 
 from mpi4py import MPI
 
-__all__ = ["agree", "on_root"]
+__all__ = ["agree", "first_failure", "on_root"]
 
 T = TypeVar("T")
 
 
+def first_failure(comm: MPI.Comm, failure: T | None) -> T | None:
+    """The failure (anything picklable; None: this rank did fine) of the lowest failing rank,
+    on every rank; None if no rank failed. One reduction, and a broadcast only when something
+    failed (no per-rank list to gather)."""
+    first = comm.allreduce(comm.rank if failure is not None else comm.size, op=MPI.MIN)
+    return None if first == comm.size else comm.bcast(failure, root=first)
+
+
 def agree(comm: MPI.Comm, error: Exception | None) -> None:
     """Raise the error of the lowest failing rank (same type and message) on every rank;
-    return if no rank failed. One reduction when nothing failed."""
-    first = comm.allreduce(comm.rank if error is not None else comm.size, op=MPI.MIN)
-    if first == comm.size:
-        return
-    kind, message = comm.bcast((type(error), str(error)) if comm.rank == first else None,
-                               root=first)
-    raise kind(message)
+    return if no rank failed."""
+    failure = first_failure(comm, None if error is None else (type(error), str(error)))
+    if failure is not None:
+        kind, message = failure
+        raise kind(message)
 
 
 def on_root(comm: MPI.Comm, action: Callable[[], T],

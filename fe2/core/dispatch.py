@@ -28,6 +28,7 @@ import numpy as np
 from mpi4py import MPI
 from numpy.typing import NDArray
 
+from fe2.core.collective import first_failure
 from fe2.core.definition import StepContext
 from fe2.core.micro import (
     BatchMicroModel,
@@ -118,7 +119,7 @@ class Dispatcher:
             return Evaluation(strains @ model.tangent.T, tangent, states, True, "")
         if isinstance(model, BatchMicroModel):
             result = _solve_batch(model, strains, states, step)
-            message = _first_message(self.comm, result.message)
+            message = first_failure(self.comm, result.message or None) or ""
             return Evaluation(result.stress, result.tangent, result.states, not message,
                               message, result.stats)
         plan = self._plan(len(strains)) if self.balance else None
@@ -131,7 +132,7 @@ class Dispatcher:
         else:
             result, stats = self._solve_balanced(plan, strains, states, step)
         self._costs = result.costs
-        message = _first_message(self.comm, result.message)
+        message = first_failure(self.comm, result.message or None) or ""
         return Evaluation(result.stress, result.tangent, result.states, not message, message,
                           stats)
 
@@ -160,13 +161,6 @@ class Dispatcher:
         stats.sent = len(strains) - len(outgoing[rank])
         stats.received = len(work_strains) - len(outgoing[rank])
         return result, stats
-
-
-def _first_message(comm: MPI.Comm, message: str) -> str:
-    """The failure message of the lowest failing rank ("" if none), on every rank: one
-    reduction, and a broadcast only when something failed (no per-rank list to gather)."""
-    first = comm.allreduce(comm.rank if message else comm.size, op=MPI.MIN)
-    return "" if first == comm.size else comm.bcast(message, root=first)
 
 
 @dataclass

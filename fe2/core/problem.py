@@ -89,6 +89,8 @@ class Problem:
         self.fields: tuple[Field, ...] = tuple(definition.fields(gdim))
         self.field_names = [f.name for f in self.fields]
         self.V = self._space()
+        self._layouts: dict[str, tuple] = {}
+        self._hints: dict[str, NDArray] = {}
         self.w = fem.Function(self.V, name=self.fields[0].name)
         self.w_previous = fem.Function(self.V)
         degree = max(f.degree for f in self.fields)
@@ -285,15 +287,23 @@ class Problem:
 
     def field_dofs(self, names: Sequence[str]) -> NDArray:
         """Owned local indices (into the unknown vector) of the dofs of the named fields."""
-        if len(self.fields) == 1:
-            return np.arange(len(self.free), dtype=np.int32)
         n_owned = len(self.free)
-        parts = []
-        for name in names:
-            _, dofs = self.V.sub(self.field_names.index(name)).collapse()
-            dofs = np.asarray(dofs, dtype=np.int32)
-            parts.append(dofs[dofs < n_owned])
+        parts = [dofs[dofs < n_owned] for dofs in (self._layout(name)[1] for name in names)]
         return np.sort(np.concatenate(parts))
+
+    def _layout(self, name: str):
+        """(space of field ``name`` alone, its dofs in the unknown vector, owned and ghost,
+        block-unrolled): the collapse of a mixed space, done once per field."""
+        layout = self._layouts.get(name)
+        if layout is None:
+            space = self.subspace(name)
+            if len(self.fields) == 1:
+                layout = space, np.arange(len(self.w.x.array), dtype=np.int32)
+            else:
+                collapsed, dofs = space.collapse()
+                layout = collapsed, np.asarray(dofs, dtype=np.int32)
+            self._layouts[name] = layout
+        return layout
 
     # ------------------------------------------------------------------ state
     def commit(self) -> None:
@@ -318,23 +328,20 @@ class Problem:
 
     def owned_values(self, name: str) -> tuple[NDArray, NDArray]:
         """(coordinates (n, gdim), values (n, components)) of field ``name``'s owned dofs."""
-        space = self.subspace(name)
-        if len(self.fields) == 1:
-            collapsed, dofs = space, np.arange(len(self.w.x.array))
-        else:
-            collapsed, dofs = space.collapse()
+        collapsed, dofs = self._layout(name)
         n = collapsed.dofmap.index_map.size_local
         bs = collapsed.dofmap.index_map_bs
         gdim = self.mesh.geometry.dim
         coords = collapsed.tabulate_dof_coordinates()[:n, :gdim]
-        return coords, self.w.x.array[np.asarray(dofs)[: n * bs]].reshape(n, bs)
+        return coords, self.w.x.array[dofs[: n * bs]].reshape(n, bs)
 
     def owned_hints(self, name: str) -> NDArray:
         """Per owned dof of field ``name`` (as :meth:`owned_values`): the mean centre of the
         local cells that hold it. It tells apart dofs at the same point (the two faces of a
-        slit) when a checkpoint is matched by coordinates."""
-        space = self.subspace(name)
-        collapsed = space if len(self.fields) == 1 else space.collapse()[0]
+        slit) when a checkpoint is matched by coordinates. Computed once per field."""
+        if name in self._hints:
+            return self._hints[name]
+        collapsed, _ = self._layout(name)
         mesh, tdim = self.mesh, self.mesh.topology.dim
         n_cells = mesh.topology.index_map(tdim).size_local + mesh.topology.index_map(
             tdim).num_ghosts
@@ -347,13 +354,12 @@ class Problem:
         np.add.at(sums, cell_dofs.ravel(), np.repeat(centres, cell_dofs.shape[1], axis=0))
         np.add.at(counts, cell_dofs.ravel(), 1.0)
         n = collapsed.dofmap.index_map.size_local
-        return sums[:n] / np.maximum(counts[:n], 1.0)[:, None]
+        self._hints[name] = sums[:n] / np.maximum(counts[:n], 1.0)[:, None]
+        return self._hints[name]
 
     def restore_values(self, name: str, values: NDArray) -> None:
         """Set and commit the owned dofs of field ``name`` (as from :meth:`owned_values`)."""
-        space = self.subspace(name)
-        dofs = np.arange(values.size) if len(self.fields) == 1 else np.asarray(
-            space.collapse()[1])[: values.size]
+        dofs = self._layout(name)[1][: values.size]
         self.w.x.array[dofs] = np.asarray(values).reshape(-1)
         self.w.x.scatter_forward()
         self.w_previous.x.array[:] = self.w.x.array

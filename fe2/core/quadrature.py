@@ -37,6 +37,8 @@ class QuadratureRule:
         if not np.array_equal(layout, expected):
             raise RuntimeError("quadrature dofmap is not cell-contiguous")
         self.n_owned_points = self.n_cells * self.n_points
+        self._expressions: dict = {}
+        self._coordinates: np.ndarray | None = None
 
     def space(self, shape: tuple[int, ...]):
         """A quadrature function space with values of ``shape`` at every point."""
@@ -48,10 +50,15 @@ class QuadratureRule:
         return fem.functionspace(self.mesh, element)
 
     def expression(self, expr):
-        """A compiled dolfinx Expression of ``expr`` at the rule's points."""
+        """A compiled dolfinx Expression of ``expr`` at the rule's points; compiled once per
+        (structurally equal) UFL expression, so outputs rebuilt every step cost no
+        compilation."""
         from dolfinx import fem
 
-        return fem.Expression(expr, self.reference_points)
+        compiled = self._expressions.get(expr)
+        if compiled is None:
+            compiled = self._expressions[expr] = fem.Expression(expr, self.reference_points)
+        return compiled
 
     def evaluate(self, expression, size: int, cells: np.ndarray | None = None) -> np.ndarray:
         """Values of a compiled expression at the points of ``cells`` (default: every owned
@@ -61,11 +68,16 @@ class QuadratureRule:
         return expression.eval(self.mesh, cells).reshape(len(cells) * self.n_points, size)
 
     def coordinates(self) -> np.ndarray:
-        """Physical coordinates of the owned points, shape (n_owned_points, gdim)."""
+        """Physical coordinates of the owned points, shape (n_owned_points, gdim); evaluated
+        once (the mesh does not move), read-only."""
         import ufl
 
-        gdim = self.mesh.geometry.dim
-        return self.evaluate(self.expression(ufl.SpatialCoordinate(self.mesh)), gdim)
+        if self._coordinates is None:
+            gdim = self.mesh.geometry.dim
+            self._coordinates = self.evaluate(
+                self.expression(ufl.SpatialCoordinate(self.mesh)), gdim)
+            self._coordinates.flags.writeable = False
+        return self._coordinates
 
     def set_values(self, function, values: np.ndarray) -> None:
         """Write per-point values (n_owned_points, ...) into a quadrature Function."""

@@ -114,22 +114,37 @@ def _linear_solver(problem: Problem, settings: SolverSettings, A, prefix: str,
     ksp = PETSc.KSP().create(problem.comm)
     ksp.setOptionsPrefix(prefix)
     ksp.setOperators(A)
-    if settings.linear_solver == "lu":
-        ksp.setType("preonly")
-        ksp.getPC().setType("lu")
-        ksp.getPC().setFactorSolverType("mumps")
-    else:
+    _choose_ksp(ksp, settings.linear_solver)
+    if settings.linear_solver != "lu":
         nullspace = getattr(problem.definition, "near_nullspace", None)
         if near_nullspace and nullspace is not None:
             space = nullspace(problem.V)
             if space is not None:
                 A.setNearNullSpace(space)
-        ksp.setType("gmres")
         ksp.setTolerances(rtol=settings.linear_rtol, atol=0.0, max_it=1000)
-        ksp.getPC().setType("gamg")
     _set_options(prefix, settings.petsc_options)
     ksp.setFromOptions()
     return ksp
+
+
+def _choose_ksp(ksp, linear_solver: str) -> None:
+    """"lu": MUMPS LU (preonly); "iterative": GMRES preconditioned by GAMG."""
+    if linear_solver == "lu":
+        ksp.setType("preonly")
+        ksp.getPC().setType("lu")
+        ksp.getPC().setFactorSolverType("mumps")
+    else:
+        ksp.setType("gmres")
+        ksp.getPC().setType("gamg")
+
+
+def _index_set(problem: Problem, fields: Sequence[str]):
+    """(owned local indices, PETSc index set of their global numbers) of the fields' dofs."""
+    from petsc4py import PETSc
+
+    local = problem.field_dofs(fields)
+    start = problem.b.getOwnershipRange()[0]
+    return local, PETSc.IS().createGeneral(local + start, comm=problem.comm)
 
 
 def _set_options(prefix: str, options: Sequence[tuple[str, str]]) -> None:
@@ -175,21 +190,12 @@ class NewtonSolver:
 
     def __init__(self, problem: Problem, settings: SolverSettings,
                  fields: Sequence[str] | None = None) -> None:
-        from petsc4py import PETSc
-
         self.problem, self.settings = problem, settings
         self.everything = fields is None or len(fields) == len(problem.fields)
-        if self.everything:
-            self.A, self.b = problem.A, problem.b
-            self.dofs = None
-            self.free = problem.free
-        else:
-            local = problem.field_dofs(fields)
-            start = problem.b.getOwnershipRange()[0]
-            self.dofs = PETSc.IS().createGeneral(local + start, comm=problem.comm)
-            self.local = local
-            self.free = problem.free[local]
-            self.A = None
+        self.A = self.dofs = None  # a group's sub-matrix and index set
+        if not self.everything:
+            self.local, self.dofs = _index_set(problem, fields)
+            self.free = problem.free[self.local]
         self.du = None
         self.ksp = None
         names = problem.field_names if fields is None else list(fields)
@@ -288,23 +294,9 @@ class NewtonSolver:
         return self.du.norm()
 
     def destroy(self) -> None:
-        for obj in (self.ksp, self.du, None if self.everything else self.A,
-                    None if self.everything else self.dofs):
+        for obj in (self.ksp, self.du, self.A, self.dofs):
             if obj is not None:
                 obj.destroy()
-
-
-class _Newton:
-    """type = "newton": one Newton on every field at once."""
-
-    def __init__(self, problem: Problem, settings: SolverSettings) -> None:
-        self.newton = NewtonSolver(problem, settings)
-
-    def solve(self, result: StepResult, evaluator: _Evaluator) -> bool:
-        return self.newton.solve(result, evaluator)
-
-    def destroy(self) -> None:
-        self.newton.destroy()
 
 
 class _Staggered:
@@ -371,7 +363,7 @@ class _SNES:
         snes.setFunction(self._function, problem.b.duplicate())
         snes.setJacobian(self._jacobian, problem.A)
         bounded = [f for f in problem.fields if f.bounds is not None]
-        _configure_snes(snes, problem, settings, bool(bounded))
+        _configure_snes(snes, settings, bool(bounded))
         self.bounded = bounded
         self.evaluator: _Evaluator | None = None
         self.failure = ""
@@ -432,21 +424,14 @@ def _bounds(problem: Problem, fields):
     return lower, upper
 
 
-def _configure_snes(snes, problem: Problem, settings: SolverSettings, bounded: bool) -> None:
+def _configure_snes(snes, settings: SolverSettings, bounded: bool) -> None:
     """Type, tolerances, linear solver and pass-through options of an SNES (prefix fe2_snes_)."""
     snes.setOptionsPrefix(SNES_PREFIX)
     # atol > 0: a residual that is exactly zero (e.g. damage held at its bound) has converged
     snes.setTolerances(rtol=settings.rtol, atol=max(settings.atol, np.finfo(float).tiny),
                        stol=settings.stol, max_it=settings.max_iterations)
     snes.setType("vinewtonrsls" if bounded else "newtonls")
-    ksp = snes.getKSP()
-    if settings.linear_solver == "lu":
-        ksp.setType("preonly")
-        ksp.getPC().setType("lu")
-        ksp.getPC().setFactorSolverType("mumps")
-    else:
-        ksp.setType("gmres")
-        ksp.getPC().setType("gamg")
+    _choose_ksp(snes.getKSP(), settings.linear_solver)
     _set_options(SNES_PREFIX, settings.petsc_options)
     snes.setFromOptions()
     snes.setConvergenceHistory(reset=True)
@@ -460,9 +445,7 @@ class GroupVISolver:
         from petsc4py import PETSc
 
         self.problem, self.settings = problem, settings
-        local = problem.field_dofs(fields)
-        start = problem.b.getOwnershipRange()[0]
-        self.dofs = PETSc.IS().createGeneral(local + start, comm=problem.comm)
+        _, self.dofs = _index_set(problem, fields)
         self.bounded = [f for f in problem.fields if f.name in fields and f.bounds is not None]
         self.snes = PETSc.SNES().create(problem.comm)
         self.J = self.x = None  # made from the first assembled Jacobian (its pattern)
@@ -477,7 +460,7 @@ class GroupVISolver:
         self.x = self.J.createVecRight()
         self.snes.setFunction(self._function, self.x.duplicate())
         self.snes.setJacobian(self._jacobian, self.J)
-        _configure_snes(self.snes, self.problem, self.settings, bounded=True)
+        _configure_snes(self.snes, self.settings, bounded=True)
 
     def _copy(self, source, target, to_group: bool) -> None:
         """Between the group's vector and the group's part of a full vector."""
@@ -542,7 +525,8 @@ class GroupVISolver:
 
 def make_solver(problem: Problem, settings: SolverSettings):
     """The step solver of ``settings.type`` for ``problem``."""
-    solver = {"newton": _Newton, "snes": _SNES, "staggered": _Staggered}[settings.type]
+    # type = "newton": one Newton on every field at once
+    solver = {"newton": NewtonSolver, "snes": _SNES, "staggered": _Staggered}[settings.type]
     return StepSolver(problem, solver(problem, settings))
 
 

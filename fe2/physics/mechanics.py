@@ -133,6 +133,8 @@ class Mechanics:
     def __init__(self, case, model: str, micro: list[MicroSpec],
                  material: IsotropicElastic | None) -> None:
         self.case, self.model, self.micro, self.material = case, model, micro, material
+        self._ellipticity_of_step = (None, None)  # (StepContext, values): see _ellipticity
+        self._localized = False  # the loss of ellipticity was reported
 
     @classmethod
     def from_case(cls, case) -> Mechanics:
@@ -239,7 +241,7 @@ class Mechanics:
             return {}
         local = float(np.nanmin(indicator, initial=np.inf))
         smallest = problem.comm.allreduce(local, op=MPI.MIN)
-        if smallest <= 0 and not getattr(self, "_localized", False):
+        if smallest <= 0 and not self._localized:
             self._localized = True
             if problem.comm.rank == 0:
                 log.warning("loss of ellipticity at t = %g, load factor %g: the homogenized "
@@ -247,21 +249,24 @@ class Mechanics:
                             problem.step.t, problem.step.load_factor, smallest)
         return {"ellipticity_min": smallest}
 
-    @staticmethod
-    def _ellipticity(problem):
+    def _ellipticity(self, problem):
         """Per owned point: the ellipticity of the micro tangent (NaN where no RVE answers);
-        None without micro models."""
+        None without micro models. Computed once per step (outputs and scalars share it)."""
         from fe2.laws.acoustic import ellipticity
 
         coupling = problem.coupling("rve")
         if coupling is None:
             return None
+        step, cached = self._ellipticity_of_step
+        if step is problem.step:
+            return cached
         n = problem.rule.n_owned_points * coupling.n_stress * coupling.n_strain
         tangents = coupling.tangent.x.array[:n].reshape(-1, coupling.n_stress,
                                                         coupling.n_strain)
         values = np.full(problem.rule.n_owned_points, np.nan)
         for region in coupling.regions:
             values[region.rows] = ellipticity(tangents[region.rows])
+        self._ellipticity_of_step = problem.step, values
         return values
 
     def near_nullspace(self, V):
