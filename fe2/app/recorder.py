@@ -161,6 +161,7 @@ class Recorder:
             micro_iterations_per_rank=comm.allgather(result.local_micro_iterations),
             scalars=self._scalars())
         self.summary["steps"].append(asdict(record))
+        self._record_events(record)
         self.summary.update(load_factor=result.load_factor, t=result.t, position=state.position)
         if comm.rank == 0:
             write_json_atomic(self.out / "summary.json", self.summary)
@@ -177,6 +178,17 @@ class Recorder:
         scalars = getattr(self.problem.definition, "scalars", None)
         return {} if scalars is None else {k: float(v) for k, v in
                                            scalars(self.problem).items()}
+
+    def _record_events(self, record: StepRecord) -> None:
+        """The first step at which each of the definition's events holds."""
+        events = getattr(self.problem.definition, "events", None)
+        if events is None:
+            return
+        seen = self.summary.setdefault("events", {})
+        for name, happened in events(self.problem).items():
+            if happened and name not in seen:
+                seen[name] = {"step": record.step, "t": record.t,
+                              "load_factor": record.load_factor}
 
     def close(self, completed: bool, message: str) -> None:
         self.fields.close()

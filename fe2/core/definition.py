@@ -154,6 +154,9 @@ class Definition(Protocol):
 
     # Optional: ``scalars(problem) -> {name: float}``, global numbers recorded per step in
     # summary.json and steps.csv (e.g. energies); collective.
+    # Optional: ``events(problem) -> {name: bool}``, conditions (the same on every rank) whose
+    # first converged step (step, t, load factor) summary.json records under "events", e.g.
+    # the loss of ellipticity.
 
 
 def find_definition(kind: str) -> type:

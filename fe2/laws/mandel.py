@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MANDEL_PAIRS", "mandel_strain", "n_mandel", "ufl_mandel"]
+__all__ = ["MANDEL_PAIRS", "mandel_strain", "mandel_to_matrix", "n_mandel", "ufl_mandel"]
 
 SQRT2 = np.sqrt(2.0)
 
@@ -27,6 +27,16 @@ def n_mandel(dim: int) -> int:
 
 def _weights(dim: int) -> np.ndarray:
     return np.array([1.0 if i == j else SQRT2 for i, j in MANDEL_PAIRS[dim]])
+
+
+def mandel_to_matrix(vector: np.ndarray) -> np.ndarray:
+    """Mandel vector (3 or 6 entries) → the symmetric dim × dim tensor."""
+    vector = np.asarray(vector, dtype=float)
+    dim = {3: 2, 6: 3}[len(vector)]
+    tensor = np.zeros((dim, dim))
+    for value, weight, (i, j) in zip(vector, _weights(dim), MANDEL_PAIRS[dim], strict=True):
+        tensor[i, j] = tensor[j, i] = value / weight
+    return tensor
 
 
 def ufl_mandel(tensor):

@@ -11,6 +11,8 @@ isotropic elastic law of ``[material]`` (single scale). Tables::
     [micro]    mesh, degree, bc, rtol, max_iterations, region, [micro.materials.<phase>]
                with law = "elastic" (E, nu) | "j2" (E, nu, yield_stress, hardening,
                kinematic_hardening) | "energy" (energy = UFL text in eps, and parameters)
+               | "phase_field" (E, nu, Gc, ell, k_ell: the phase cracks, AT2; the RVE is then
+               fe2.rve.damage's, with ``split`` in [micro])
     [boundary.<group>] ux, uy, uz, traction = [tx, ty(, tz)]
 """
 
@@ -24,12 +26,14 @@ import numpy as np
 
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
+from fe2.laws.fracture import SPLITS, FractureMaterial
 from fe2.laws.mandel import mandel_strain, n_mandel
 from fe2.laws.materials import MECHANICS_MODELS, IsotropicElastic
 from fe2.rve.factory import (
     MicroSpec,
     check_closed_form,
     check_materials,
+    damage_rve,
     homogenized_tangent,
     nonlinear_rve,
     read_micro,
@@ -43,8 +47,10 @@ log = logging.getLogger(__name__)
 MODELS = ("plane_strain", "3d")
 LAWS = {"elastic": ("E", "nu"),
         "j2": ("E", "nu", "yield_stress", "hardening", "kinematic_hardening"),
-        "energy": ("energy",)}
-_LAW_REQUIRED = {"elastic": ("E", "nu"), "j2": ("E", "nu", "yield_stress"), "energy": ("energy",)}
+        "energy": ("energy",),
+        "phase_field": ("E", "nu", "Gc", "ell", "k_ell")}
+_LAW_REQUIRED = {"elastic": ("E", "nu"), "j2": ("E", "nu", "yield_stress"), "energy": ("energy",),
+                 "phase_field": ("E", "nu", "Gc", "ell")}
 _ENERGY_NAMES = ("tr", "inner", "dot", "dev", "sym", "det", "sqrt", "exp", "ln", "cos", "sin",
                  "tanh", "conditional", "gt", "lt")
 
@@ -84,10 +90,13 @@ def read_law(reader, values: Any, section: str) -> LawSpec:
 
 
 def make_law(spec: LawSpec):
-    """A point law (fe2.laws.pointwise) from its case entry."""
+    """A point law (fe2.laws.pointwise) from its case entry; for "phase_field" the
+    FractureMaterial of a damaging RVE phase (fe2.rve.damage)."""
     from fe2.laws.pointwise import Elastic, J2Plasticity, UFLEnergyLaw
 
     parameters = dict(spec.parameters)
+    if spec.law == "phase_field":
+        return FractureMaterial(**parameters)
     if spec.law == "elastic":
         return Elastic(**parameters)
     if spec.law == "j2":
@@ -119,6 +128,18 @@ def _energy_function(text: str, parameters: dict[str, float]):
     return energy
 
 
+def _is_damaging(spec: MicroSpec) -> bool:
+    return any(law.law == "phase_field" for _, law in spec.materials)
+
+
+def _check_damage_phases(reader, spec: MicroSpec) -> None:
+    """A damaging RVE combines phase-field phases with elastic ones only."""
+    others = sorted({law.law for _, law in spec.materials} - {"phase_field", "elastic"})
+    if _is_damaging(spec) and others:
+        raise reader.fail(f"{spec.section}.materials", f"law = \"phase_field\" combines with "
+                                                       f"\"elastic\" phases only, not {others}")
+
+
 def _is_linear(spec: MicroSpec) -> bool:
     return all(law.law == "elastic" for _, law in spec.materials)
 
@@ -142,7 +163,10 @@ class Mechanics:
         reader.keys(physics, "physics", ("kind", "model"), required=("model",))
         model = reader.string(physics, "physics", "model", MODELS)
         micro = read_micro(reader, case.raw, lambda values, section: read_law(
-            reader, values, section))
+            reader, values, section), lambda table, section: {"split": reader.string(
+                table, section, "split", SPLITS, default="none")}, ("split",))
+        for spec in micro:
+            _check_damage_phases(reader, spec)
         material = None
         if "material" in case.raw:
             material = reader.numbers(case.raw, "material", IsotropicElastic, ("E", "nu"),
@@ -177,6 +201,13 @@ class Mechanics:
                 models[spec.region] = HomogenizedModel(
                     homogenized_tangent(spec, self.case.path, comm, self._linear_tangent(spec)))
                 homogenizations += 1
+            elif _is_damaging(spec):
+                phases = {phase: make_law(law) if law.law == "phase_field" else
+                          IsotropicElastic(**dict(law.parameters))
+                          for phase, law in spec.materials}
+                models[spec.region] = damage_rve(spec, self.case.path, comm, phases, self.model,
+                                                 spec.option("split", "none"),
+                                                 self.case.rve_ranks)
             else:
                 laws = {phase: make_law(law) for phase, law in spec.materials}
                 models[spec.region] = nonlinear_rve(spec, self.case.path, comm, laws,
@@ -234,13 +265,9 @@ class Mechanics:
         """The smallest ellipticity indicator over the micro points (fe2.laws.acoustic): ≤ 0
         once a homogenized tangent has lost ellipticity (the macro response localizes and the
         RVE stops being representative); a warning names the step."""
-        from mpi4py import MPI
-
-        indicator = self._ellipticity(problem)
-        if indicator is None:
+        smallest = self._smallest_ellipticity(problem)
+        if smallest is None:
             return {}
-        local = float(np.nanmin(indicator, initial=np.inf))
-        smallest = problem.comm.allreduce(local, op=MPI.MIN)
         if smallest <= 0 and not self._localized:
             self._localized = True
             if problem.comm.rank == 0:
@@ -248,6 +275,20 @@ class Mechanics:
                             "tangent admits a localization band (ellipticity %.3g)",
                             problem.step.t, problem.step.load_factor, smallest)
         return {"ellipticity_min": smallest}
+
+    def events(self, problem) -> dict[str, bool]:
+        """``loss_of_ellipticity``: some point's homogenized tangent admits a band."""
+        smallest = self._smallest_ellipticity(problem)
+        return {} if smallest is None else {"loss_of_ellipticity": smallest <= 0}
+
+    def _smallest_ellipticity(self, problem) -> float | None:
+        """The smallest indicator over every rank's points (collective); None without RVEs."""
+        from mpi4py import MPI
+
+        indicator = self._ellipticity(problem)
+        if indicator is None:
+            return None
+        return problem.comm.allreduce(float(np.nanmin(indicator, initial=np.inf)), op=MPI.MIN)
 
     def _ellipticity(self, problem):
         """Per owned point: the ellipticity of the micro tangent (NaN where no RVE answers);

@@ -24,7 +24,6 @@ step).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -33,37 +32,14 @@ from numpy.typing import NDArray
 
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
-from fe2.laws.materials import IsotropicElastic, lame
+from fe2.laws.fracture import SPLITS, FractureMaterial, degradation, split_energy
 
 __all__ = ["DEFINITION", "FractureMaterial", "HistoryMaximum", "PhaseField"]
 
 log = logging.getLogger(__name__)
 MODELS = ("plane_strain", "plane_stress", "3d")
 VARIANTS = ("AT2", "AT1")
-SPLITS = ("none", "volumetric", "spectral")
 _KEYS = ("E", "nu", "Gc", "ell", "k_ell")
-
-
-@dataclass(frozen=True)
-class FractureMaterial:
-    """E [kN/mm²], ν [-], fracture toughness Gc [kN/mm], length scale ℓ [mm], residual
-    stiffness k_ℓ [-]."""
-
-    E: float
-    nu: float
-    Gc: float
-    ell: float
-    k_ell: float = 1e-6
-
-    def __post_init__(self) -> None:
-        IsotropicElastic(self.E, self.nu)  # checks E and ν
-        if not self.Gc > 0:
-            raise ValueError(f"Gc = {self.Gc}: the fracture toughness must be positive")
-        if not self.ell > 0:
-            raise ValueError(f"ell = {self.ell}: the length scale must be positive")
-        if not 0 < self.k_ell <= 1e-2:
-            raise ValueError(f"k_ell = {self.k_ell}: the residual stiffness must lie in "
-                             "(0, 1e-2]")
 
 
 class HistoryMaximum:
@@ -157,10 +133,10 @@ class PhaseField:
         u, d = weak.fields["u"], weak.fields["d"]
         v, q = weak.tests["u"], weak.tests["d"]
         m = self.material
-        degradation = (1 - d) ** 2 + m.k_ell
         epsilon = ufl.variable(ufl.sym(ufl.grad(u)))
         positive, negative = self._split_energy(epsilon)
-        stress = degradation * ufl.diff(positive, epsilon) + ufl.diff(negative, epsilon)
+        stress = (degradation(d, m.k_ell) * ufl.diff(positive, epsilon)
+                  + ufl.diff(negative, epsilon))
         form = ufl.inner(stress, ufl.sym(ufl.grad(v))) * weak.dx
         if self.variant == "AT2":
             drive = weak.micro["history"]["H"]
@@ -188,7 +164,7 @@ class PhaseField:
             u, d = problem.fields_ufl["u"], problem.fields_ufl["d"]
             m = self.material
             positive, negative = self.energies(u)
-            elastic = ((1 - d) ** 2 + m.k_ell) * positive + negative
+            elastic = degradation(d, m.k_ell) * positive + negative
             gradient = ufl.dot(ufl.grad(d), ufl.grad(d))
             if self.variant == "AT2":
                 dissipated = m.Gc / 2 * (d ** 2 / m.ell + m.ell * gradient)
@@ -212,33 +188,8 @@ class PhaseField:
         return self._split_energy(ufl.sym(ufl.grad(u)))
 
     def _split_energy(self, epsilon):
-        import ufl
-
-        m = self.material
-        lam, mu = lame(m.E, m.nu)
-        if self.model == "plane_stress":
-            lam = 2 * lam * mu / (lam + 2 * mu)
-        trace = ufl.tr(epsilon)
-        if self.split == "none":
-            return lam / 2 * trace ** 2 + mu * ufl.inner(epsilon, epsilon), 0 * trace
-
-        def plus(x):
-            return (x + abs(x)) / 2
-
-        def minus(x):
-            return (x - abs(x)) / 2
-
-        if self.split == "volumetric":
-            bulk = lam + 2 * mu / 3
-            deviatoric = ufl.inner(epsilon, epsilon) - trace ** 2 / 3  # 3D deviator, ε₃₃ = 0
-            return (bulk / 2 * plus(trace) ** 2 + mu * deviatoric,
-                    bulk / 2 * minus(trace) ** 2)
-        # spectral, 2D: principal strains (ε₁₁ + ε₂₂)/2 ± √(((ε₁₁ − ε₂₂)/2)² + ε₁₂²)
-        radius = ufl.sqrt(((epsilon[0, 0] - epsilon[1, 1]) / 2) ** 2 + epsilon[0, 1] ** 2
-                          + 1e-30)
-        principal = (trace / 2 + radius, trace / 2 - radius)
-        return (lam / 2 * plus(trace) ** 2 + mu * sum(plus(e) ** 2 for e in principal),
-                lam / 2 * minus(trace) ** 2 + mu * sum(minus(e) ** 2 for e in principal))
+        lam, mu = self.material.lame(self.model)
+        return split_energy(epsilon, lam, mu, self.split)
 
 
 DEFINITION = PhaseField

@@ -25,7 +25,7 @@ from fe2.core.collective import on_root
 from fe2.core.errors import ConfigError
 
 __all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "check_phases",
-           "homogenized_tangent", "nonlinear_rve", "read_micro"]
+           "damage_rve", "homogenized_tangent", "nonlinear_rve", "read_micro"]
 
 MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc",
               "rtol", "max_iterations", "region", "materials")
@@ -167,17 +167,44 @@ def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model
                   rve_ranks: int):
     """A nonlinear periodic RVE with pointwise ``laws`` per phase, on every rank or
     distributed over groups of ``rve_ranks`` ranks."""
-    from fe2.io.mesh import load_mesh
     from fe2.rve.group import GroupedRVE, split_groups
     from fe2.rve.nonlinear import NonlinearRVE
 
-    if spec.rve.bc != "periodic":
-        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
-                         "periodic boundary conditions")
     try:
         group = split_groups(comm, rve_ranks) if rve_ranks > 1 else MPI.COMM_SELF
     except ValueError as error:
         raise ConfigError(f"{case}: [parallel] rve_ranks: {error}") from None
+    data = _periodic_rve_mesh(spec, case, comm, group, model)
+    rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
+                       max_iterations=spec.max_iterations)
+    return GroupedRVE(rve) if group.size > 1 else rve
+
+
+def damage_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, phases: dict, model: str,
+               split: str, rve_ranks: int):
+    """A periodic RVE with phase-field damage (fe2.rve.damage) on every rank; ``phases`` maps
+    phase names to FractureMaterial or IsotropicElastic."""
+    from fe2.rve.damage import DamageRVE
+
+    if rve_ranks > 1:
+        raise ConfigError(f"{case}: [parallel] rve_ranks = {rve_ranks}: a damaging RVE is "
+                          "solved on one rank (use rve_ranks = 1)")
+    data = _periodic_rve_mesh(spec, case, comm, MPI.COMM_SELF, model)
+    try:
+        return DamageRVE(data, phases, model=model, degree=spec.rve.degree, split=split,
+                         rtol=spec.rtol, max_iterations=spec.max_iterations)
+    except ValueError as error:
+        raise ConfigError(f"{case}: [{spec.section}] {error}") from None
+
+
+def _periodic_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.Comm,
+                       model: str):
+    """The RVE mesh of ``spec`` on ``group``, checked: periodic BC, phases, dimension."""
+    from fe2.io.mesh import load_mesh
+
+    if spec.rve.bc != "periodic":
+        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
+                         "periodic boundary conditions")
     data = load_mesh(_rve_mesh(spec, case, comm), group)
     try:
         check_phases(spec, data, data.domain_names())
@@ -186,6 +213,4 @@ def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model
                              f"the macro model is {model!r}")
     except ValueError as error:
         raise ConfigError(f"{case}: [{spec.section}] {error}") from None
-    rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
-                       max_iterations=spec.max_iterations)
-    return GroupedRVE(rve) if group.size > 1 else rve
+    return data

@@ -34,7 +34,8 @@ from fe2.io.mesh import (
 )
 from fe2.laws.mandel import mandel_strain, n_mandel
 
-__all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of", "periodic_constraint"]
+__all__ = ["BOUNDARY_CONDITIONS", "Lattice", "LinearRVE", "lattice_of", "periodic_constraint",
+           "periodic_expansion"]
 
 BOUNDARY_CONDITIONS = ("periodic", "affine", "minimal")
 _ids = itertools.count()
@@ -333,9 +334,9 @@ def periodic_constraint(V, lattice: Lattice, zero):
     shifted back by the cell vectors. The translation is removed by ``w = zero`` at the owned
     interior dof nearest the cell centre over all ranks of V's mesh (ties: lowest global index);
     inside, so it is nobody's master (dolfinx_mpc would add slave rows into its row). Works on
-    one rank and on a mesh distributed over several (collective then).
+    one rank and on a mesh distributed over several (collective then). ``zero=None``: no pin
+    (a field whose equation fixes its level, e.g. damage).
     """
-    import dolfinx_mpc
     from dolfinx import fem
 
     gdim = len(lattice.origin)
@@ -349,6 +350,8 @@ def periodic_constraint(V, lattice: Lattice, zero):
         y[:gdim] -= lattice.vectors.T @ on_far_side.astype(float)
         return y
 
+    if zero is None:
+        return [], _finalized_constraint(V, slave, to_master, [])
     index_map = V.dofmap.index_map
     owned = index_map.size_local
     points = V.tabulate_dof_coordinates()[:owned].T
@@ -363,10 +366,44 @@ def periodic_constraint(V, lattice: Lattice, zero):
     every = index_map.local_to_global(np.arange(owned + index_map.num_ghosts, dtype=np.int32))
     blocks = np.flatnonzero(every == pin).astype(np.int32)  # the owned or a ghost copy
     bcs = [fem.dirichletbc(zero, blocks, V)]
+    return bcs, _finalized_constraint(V, slave, to_master, bcs)
+
+
+def _finalized_constraint(V, slave, to_master, bcs):
+    import dolfinx_mpc
+
     mpc = dolfinx_mpc.MultiPointConstraint(V)
     mpc.create_periodic_constraint_geometrical(V, slave, to_master, bcs)
     mpc.finalize()
-    return bcs, mpc
+    return mpc
+
+
+def periodic_expansion(mpc, V):
+    """P (scipy CSR, owned dofs × global dofs): w = P x expands values x on the master dofs
+    (slave entries of x ignored) to every owned dof of ``V`` through the constraint ``mpc``."""
+    import scipy.sparse
+
+    index_map = mpc.function_space.dofmap.index_map
+    bs = mpc.function_space.dofmap.index_map_bs
+    if index_map.local_range != V.dofmap.index_map.local_range:
+        raise RuntimeError("the constrained space does not keep the owned dof numbering")
+    n = index_map.size_local * bs
+    masters = mpc.masters
+    coefficients, _ = mpc.coefficients()
+    offsets = masters.offsets[: n + 1]
+    counts = np.diff(offsets)
+    local = masters.array[: offsets[-1]]
+    blocks = index_map.local_to_global(np.asarray(local // bs, dtype=np.int32))
+    first = index_map.local_range[0] * bs
+    is_slave = counts > 0
+    rows = np.concatenate([np.flatnonzero(~is_slave), np.repeat(np.arange(n), counts)])
+    columns = np.concatenate([first + np.flatnonzero(~is_slave), blocks * bs + local % bs])
+    values = np.concatenate([np.ones(np.count_nonzero(~is_slave)),
+                             coefficients[: offsets[-1]]])
+    P = scipy.sparse.csr_matrix((values, (rows, columns)),
+                                shape=(n, index_map.size_global * bs))
+    P.sort_indices()
+    return P
 
 
 class _MinimalSolver(_LUSolver):

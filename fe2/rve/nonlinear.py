@@ -45,7 +45,13 @@ from fe2.core.quadrature import QuadratureRule
 from fe2.io.mesh import MeshData
 from fe2.laws.mandel import mandel_strain, n_mandel
 from fe2.laws.pointwise import PointLaw
-from fe2.rve.linear import _active_part, _PeriodicSolver, _phase_volumes, lattice_of
+from fe2.rve.linear import (
+    _active_part,
+    _PeriodicSolver,
+    _phase_volumes,
+    lattice_of,
+    periodic_expansion,
+)
 
 __all__ = ["MODELS", "NonlinearRVE"]
 
@@ -201,27 +207,8 @@ class NonlinearRVE:
         """P (PETSc, owned rows): w = P x for x on the master dofs (slave entries ignored)."""
         from petsc4py import PETSc
 
-        mpc = self.solver.mpc
-        index_map = mpc.function_space.dofmap.index_map
-        bs = mpc.function_space.dofmap.index_map_bs
-        if index_map.local_range != self.V.dofmap.index_map.local_range:
-            raise RuntimeError("the constrained space does not keep the owned dof numbering")
-        n = self.ndofs
-        masters = mpc.masters
-        coefficients, _ = mpc.coefficients()
-        offsets = masters.offsets[: n + 1]
-        counts = np.diff(offsets)
-        local = masters.array[: offsets[-1]]
-        blocks = index_map.local_to_global(np.asarray(local // bs, dtype=np.int32))
-        first = index_map.local_range[0] * bs
-        is_slave = counts > 0
-        rows = np.concatenate([np.flatnonzero(~is_slave), np.repeat(np.arange(n), counts)])
-        columns = np.concatenate([first + np.flatnonzero(~is_slave), blocks * bs + local % bs])
-        values = np.concatenate([np.ones(np.count_nonzero(~is_slave)),
-                                 coefficients[: offsets[-1]]])
-        size = index_map.size_global * bs
-        P = scipy.sparse.csr_matrix((values, (rows, columns)), shape=(n, size))
-        P.sort_indices()
+        P = periodic_expansion(self.solver.mpc, self.V)
+        n, size = P.shape
         matrix = PETSc.Mat().createAIJ(((n, size), (n, size)), comm=self.comm, csr=(
             P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
         matrix.assemble()
