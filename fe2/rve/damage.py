@@ -49,7 +49,8 @@ from fe2.rve.linear import (
 __all__ = ["DamageRVE"]
 
 MODELS = ("plane_strain", "3d")
-MAX_SWEEPS = 2000  # alternate-minimization sweeps allowed when the monolithic Newton fails
+MAX_SWEEPS = 300  # alternate-minimization sweeps allowed when the monolithic Newton fails
+HALVINGS = 6  # step halvings of a micro Newton update that does not lower the residual
 NEWTON_EVERY = 10  # sweeps between attempts of the monolithic Newton to finish
 
 
@@ -253,12 +254,15 @@ class DamageRVE:
 
     def _newton(self, macro: NDArray, field: str | None = None) -> NDArray:
         """Solve the cell at macro strain ``macro`` from the current fields (``field`` "w" or
-        "d": that field only, the other held); the unconstrained residual at the solution."""
+        "d": that field only, the other held); the unconstrained residual at the solution.
+
+        A Newton update that does not lower the periodic residual norm is halved (up to
+        ``HALVINGS`` times): near a crack jump the full step overshoots."""
         self.E.value[:] = mandel_to_matrix(macro)
         rows, _ = self._blocks[field]
         solver = self._solvers[field]
+        R = self._residual()
         for iteration in range(self.max_iterations + 1):
-            R = self._residual()
             if self._converged(R, field):
                 return R
             if iteration == self.max_iterations:
@@ -266,11 +270,22 @@ class DamageRVE:
             solver.factor(self._jacobian())
             update = np.zeros(self.ndofs)
             update[rows] = solver.expand(solver.solve(-solver.reduce(R[rows])))
-            self.w.x.array[:] += update[: self.n_w]
-            self.d.x.array[:] += update[self.n_w:]
+            merit = np.linalg.norm(solver.reduce(R[rows]))
+            for halving in range(HALVINGS + 1):
+                self._shift(update / 2 ** halving)
+                trial = self._residual()
+                if np.linalg.norm(solver.reduce(trial[rows])) < merit or halving == HALVINGS:
+                    break
+                self._shift(-update / 2 ** halving)
+            R = trial
             self.iterations += 1
         raise MicroSolveError(f"damaging RVE: Newton did not converge in {self.max_iterations} "
                               f"iterations (residual {self.residuals[-1]:.3e})")
+
+    def _shift(self, update: NDArray) -> None:
+        """Add ``update`` (all dofs of [w, d]) to the fields."""
+        self.w.x.array[:] += update[: self.n_w]
+        self.d.x.array[:] += update[self.n_w:]
 
     def _alternate(self, macro: NDArray) -> NDArray:
         """Alternate minimization (w with d held, then d with w held), which follows a crack
