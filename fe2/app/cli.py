@@ -116,10 +116,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _run_mesh(args: argparse.Namespace) -> int:
-    from fe2.io.meshing import MeshOptions, mesh_files
+    from fe2.io.meshing import MeshOptions, check_collisions, mesh_files
 
     try:
         options = MeshOptions(args.order, args.size_factor, tuple(args.set), args.xdmf)
+        check_collisions(args.files, args.out)
     except ValueError as error:
         raise InputError(str(error)) from None
     reports = mesh_files(args.files, args.out, options, jobs=min(args.jobs, len(args.files)),
