@@ -1,7 +1,10 @@
-"""Ctrl-C (SIGINT) and SIGTERM (batch systems, ``kill``) stop a run cleanly after its current
-step: the handler only takes note; the recorder asks all ranks after every converged step
-(one reduction), so every rank stops at the same step with its checkpoint and summary
-written. A second signal while waiting interrupts at once (Python's default behaviour).
+"""Ctrl-C (SIGINT), SIGTERM (batch systems, ``kill``) and SIGUSR1 stop a run cleanly after its
+current step: the handler only takes note; the recorder asks all ranks after every converged
+step (one reduction), so every rank stops at the same step with its checkpoint and summary
+written. A second signal while waiting interrupts at once.
+
+Under ``mpirun`` (Open MPI) Ctrl-C kills the ranks without warning them; Open MPI forwards
+SIGUSR1 to every rank, so ``kill -USR1 <mpirun pid>`` is the clean stop there.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from mpi4py import MPI
 
 __all__ = ["Interrupted", "StopRequest"]
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
 
 class Interrupted(Exception):
@@ -23,7 +26,8 @@ class Interrupted(Exception):
 
 
 class StopRequest:
-    """Context manager that turns SIGINT/SIGTERM into a request checked by :meth:`check`."""
+    """Context manager that turns SIGINT/SIGTERM/SIGUSR1 into a request checked by
+    :meth:`check`."""
 
     def __init__(self, comm: MPI.Comm) -> None:
         self.comm = comm
