@@ -150,6 +150,9 @@ def _run_homogenize(args: argparse.Namespace) -> int:
     from fe2.core.collective import on_root
 
     comm = MPI.COMM_WORLD
+    for option, path in (("--json", args.json), ("--png", args.png)):
+        if path is not None and path.is_dir():  # before the work, not after it
+            raise OutputError(f"{option} {path}: this is a folder; give a file name")
     config = load_config(args.config)
     result = homogenize(config, comm)
     n = result.tensor.shape[0]
@@ -176,8 +179,6 @@ def _run_homogenize(args: argparse.Namespace) -> int:
 
 def _write(path: Path, option: str, write) -> None:
     """``write(path)`` on this rank; a path that cannot be written is the user's error."""
-    if path.is_dir():
-        raise OutputError(f"{option} {path}: this is a folder; give a file name")
     try:
         write(path)
     except OSError as error:
@@ -225,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"fe2 {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run's steps (those stop cleanly)
+        print(f"fe2 {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception:
         _abort_other_ranks()
         raise

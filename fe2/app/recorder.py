@@ -200,6 +200,16 @@ class Recorder:
             micro_iterations_per_rank=comm.allgather(result.local_micro_iterations),
             scalars=self._scalars()))
 
+    def restored(self, state: SteppingState) -> None:
+        """Write the fields and the summary of a step recovered from the checkpoint on restart
+        (its record is already in the summary)."""
+        try:
+            self.write_fields(state)
+            on_root(self.comm, self.write_summary)
+        except (OSError, ValueError) as error:
+            raise RecordingFailed(f"writing the recovered step {state.converged_steps} into "
+                                  f"{self.out} failed: {error}") from None
+
     def write_fields(self, state: SteppingState) -> None:
         """The fields of the current state at the step's position (collective)."""
         problem = self.problem

@@ -134,7 +134,7 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
         status, message = "completed", "completed"
         try:
             if recovered:
-                recorder.write_fields(state)
+                recorder.restored(state)
             run_steps(solver, config.stepping, state, recorder.converged, recorder.attempt)
         except SteppingFailed as failure:
             status, message = "stopped", str(failure)
@@ -150,8 +150,9 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
         solver.destroy()  # collective: not on the way out of an error raised on one rank only
         try:
             recorder.close(status, message)
-        except OSError as error:
-            log.error("%s: the final summary.json could not be written: %s", out, error)
+        except (OSError, ValueError) as error:  # raised on every rank alike
+            if comm.rank == 0:
+                log.error("the final summary.json could not be written: %s", error)
         if figures and summary["steps"] and status != "interrupted":
             try:
                 draw_figures(config, problem, out, summary)

@@ -332,19 +332,21 @@ def prepare_mesh(source, config: Path, comm: MPI.Comm) -> Path:
     Raises:
         MeshError: on every rank, with Gmsh's message, if meshing failed.
     """
+    from fe2.core.collective import on_root
     from fe2.io.mesh import MeshError
 
     target, options = mesh_target(source)
     if options is None:
         return target
-    error = None
-    if comm.rank == 0:
+
+    def make() -> None:
         try:
             report = mesh_files([source.mesh], target.parent, options)[0]
             error = None if report.ok else report.error
-        except Exception as failure:  # every rank must learn it, or the others hang in bcast
+        except Exception as failure:  # every rank must learn it, or the others wait forever
             error = f"{type(failure).__name__}: {failure}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise MeshError(f"{config}: meshing {source.mesh.name} failed: {error}")
+        if error is not None:
+            raise MeshError(f"{config}: meshing {source.mesh.name} failed: {error}")
+
+    on_root(comm, make, errors=(MeshError,))
     return target
