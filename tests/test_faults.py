@@ -161,6 +161,27 @@ def test_restart_of_a_changed_case_is_refused(shared_tmp):
     assert len(_summary(out)["steps"]) == 1
 
 
+def test_restart_with_checkpoints_of_another_case_is_refused(shared_tmp):
+    """The checkpoints in a run folder were written by another case (e.g. copied or left
+    over): each checkpoint carries its case's hash, so --restart is a CheckpointError on every
+    rank instead of continuing the other case's state."""
+    import shutil
+
+    from fe2.io.checkpoint import CheckpointError
+
+    mine = _case(shared_tmp, "mine", matrix=ELASTIC, step=0.25)
+    other = _case(shared_tmp, "other", matrix=ELASTIC, step=0.5)
+    _run(mine, shared_tmp / "mine_run", max_steps=1)
+    _run(other, shared_tmp / "other_run", max_steps=1)
+    if WORLD.rank == 0:
+        shutil.rmtree(shared_tmp / "mine_run" / "checkpoint")
+        shutil.copytree(shared_tmp / "other_run" / "checkpoint",
+                        shared_tmp / "mine_run" / "checkpoint")
+    WORLD.barrier()
+    with pytest.raises(CheckpointError, match="written by another case"):
+        restart(shared_tmp / "mine_run", WORLD, progress=False, figures=False)
+
+
 # ---------------------------------------------------------------- write failures
 def test_full_disk_on_one_rank_while_checkpointing_stops_every_rank(shared_tmp, monkeypatch):
     """ENOSPC on the last rank while it writes the checkpoint of step 2. Before: a

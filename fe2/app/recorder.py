@@ -153,7 +153,7 @@ class Recorder:
         record = self._record(result, state, force, boundary_value, start)
         # The checkpoint carries the step's record: a kill before the summary loses nothing.
         meta = {"stepping": asdict(state), "summary_steps": len(self.summary["steps"]) + 1,
-                "record": record}
+                "record": record, "config_sha256": self.summary["config_sha256"]}
         try:
             save_checkpoint(self.out / "checkpoint", comm, checkpoint_fields(problem), meta)
             self.write_fields(state)

@@ -199,6 +199,9 @@ def _resume(config: RunConfig, out: Path, comm: MPI.Comm,
                           "folder holds another case); restart needs the same case")
     checkpoint = open_checkpoint(out / "checkpoint", comm)
     meta = checkpoint.meta
+    if meta.get("config_sha256") != summary["config_sha256"]:
+        raise CheckpointError(f"{checkpoint.folder} was written by another case than the one "
+                              f"of {out / 'summary.json'}; start anew with --overwrite")
     for name in problem.field_names:
         coordinates, _ = problem.owned_values(name)
         values = load_checkpoint(checkpoint, comm, f"field:{name}", coordinates,
