@@ -143,10 +143,14 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
                 status, message = "stopped", (
                     f"paused after {max_steps} step(s) at {state.position:.6g} (max_steps); "
                     f"continue with: fe2 run --restart {out}")
-        except (RecordingFailed, Interrupted) as stopped:
-            status = "interrupted" if isinstance(stopped, Interrupted) else "stopped"
-            message = (f"{stopped}; the last checkpoint is kept: continue with "
-                       f"fe2 run --restart {out}")
+        except Interrupted as stopped:  # after the last step there is nothing left to do
+            if state.position < config.stepping.end * (1 - 1e-12):
+                status, message = "interrupted", (
+                    f"{stopped}; the last checkpoint is kept: continue with "
+                    f"fe2 run --restart {out}")
+        except RecordingFailed as failure:
+            status, message = "stopped", (f"{failure}; the last complete checkpoint is kept: "
+                                          f"continue with fe2 run --restart {out}")
         solver.destroy()  # collective: not on the way out of an error raised on one rank only
         try:
             recorder.close(status, message)
