@@ -161,6 +161,25 @@ def test_restart_of_a_changed_case_is_refused(shared_tmp):
     assert len(_summary(out)["steps"]) == 1
 
 
+def test_restart_after_the_rve_geometry_changed_is_refused(shared_tmp):
+    """The RVE .geo named by the case was edited between run and restart. Before: the
+    restart went on silently with the new RVE and the old micro states. Now: the case hash
+    covers the mesh files the case names: ConfigError on every rank."""
+    geo = shared_tmp / "cell.geo"
+    case = _case(shared_tmp, "own_rve", matrix=ELASTIC, step=0.25)
+    if WORLD.rank == 0:
+        geo.write_text((MESHES / "rve_square.geo").read_text())
+        case.write_text(case.read_text().replace(str(MESHES / "rve_square.geo"), str(geo)))
+    WORLD.barrier()
+    out = shared_tmp / "own_rve_run"
+    _run(case, out, max_steps=1)
+    if WORLD.rank == 0:
+        geo.write_text(geo.read_text().replace("R = {0.25", "R = {0.3"))
+    WORLD.barrier()
+    with pytest.raises(ConfigError, match="or a mesh file it names changed"):
+        restart(out, WORLD, progress=False, figures=False)
+
+
 def test_restart_with_checkpoints_of_another_case_is_refused(shared_tmp):
     """The checkpoints in a run folder were written by another case (e.g. copied or left
     over): each checkpoint carries its case's hash, so --restart is a CheckpointError on every

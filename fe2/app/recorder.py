@@ -73,7 +73,28 @@ class StepRecord:
 
 
 def config_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """Hash of the case file and of every mesh file it names (``mesh = "..."`` in any table):
+    a restart refuses a case whose text or geometry changed since the run started."""
+    import tomllib
+
+    digest = hashlib.sha256(path.read_bytes())
+    for mesh in sorted(_mesh_files(tomllib.loads(path.read_text()), path.parent)):
+        digest.update(str(mesh).encode())
+        digest.update(mesh.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _mesh_files(table: dict[str, Any], folder: Path) -> set[Path]:
+    """The existing files named by ``mesh`` keys in ``table`` and its sub-tables."""
+    found = set()
+    for key, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                found |= _mesh_files(item, folder)
+            elif key == "mesh" and isinstance(item, str) and (folder / item).is_file():
+                found.add((folder / item).resolve())
+    return found
 
 
 def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:

@@ -199,8 +199,9 @@ def _resume(config: RunConfig, out: Path, comm: MPI.Comm,
     died between checkpoint and summary) and was recorded from the checkpoint."""
     summary = on_root(comm, lambda: _read_summary(out))
     if summary.get("config_sha256") != config_hash(config.path):
-        raise ConfigError(f"{config.path} changed since the run in {out} started (or the "
-                          "folder holds another case); restart needs the same case")
+        raise ConfigError(f"{config.path} or a mesh file it names changed since the run in "
+                          f"{out} started; restart needs the same case (start anew with "
+                          "--overwrite)")
     checkpoint = open_checkpoint(out / "checkpoint", comm)
     meta = checkpoint.meta
     if meta.get("config_sha256") != summary["config_sha256"]:
