@@ -99,7 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "under mpirun. Writes fields.xdmf, summary.json, checkpoint/, "
                     "load_curve.png and field.png into the output folder. Exit status 0 when "
                     "the loading was completed, 1 when it stopped early (results so far are "
-                    "kept), 2 for a bad case or mesh.")
+                    "kept; also after a failed write or Ctrl-C: continue with --restart), 2 "
+                    "for a bad case, mesh, checkpoint or output folder.")
     run.add_argument("config", type=Path, nargs="?", metavar="CONFIG.toml")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (default: build/runs/<case name>)")

@@ -82,6 +82,6 @@ def _previous_run(out: Path) -> str | None:
             return f"case {json.loads(summary.read_text())['config']}"
         except (OSError, ValueError, KeyError, TypeError):
             return "its summary.json is unreadable"
-    if (out / "checkpoint").exists() and any((out / "checkpoint").iterdir()):
+    if (out / "checkpoint").is_dir() and any((out / "checkpoint").iterdir()):
         return "checkpoints without a summary"
     return None
