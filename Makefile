@@ -9,7 +9,7 @@ PYTEST := python3 -m pytest
 ## elasto-plastic fibre composite, loaded past first yield), after meshing every shipped .geo
 demo:
 	$(ENV) fe2 mesh meshes/*.geo --out build/meshes
-	$(ENV) mpirun -n 2 fe2 run problems/mechanics/plate_hole_fe2.toml --out build/demo
+	$(ENV) mpirun -n 2 fe2 run problems/mechanics/plate_hole_fe2.toml --out build/demo --overwrite
 	@echo "demo: results in build/demo/ (field.png, load_curve.png, summary.json, fields.xdmf)"
 
 ## test: the wrapper's own checks, the whole suite serially, then its parallel part on 2 ranks

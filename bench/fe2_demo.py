@@ -143,7 +143,7 @@ def worker(case: Path, out: Path, balance: str | None) -> None:
     config = load_run_config(case)
     if balance is not None:
         config = dataclasses.replace(config, balance=balance == "on")
-    run(config, out, comm, progress=False, figures=False)
+    run(config, out, comm, overwrite=True, progress=False, figures=False)
     everything = comm.gather(calls, root=0)
     if comm.rank == 0:
         (out / "dispatch_calls.json").write_text(json.dumps(everything))

@@ -136,13 +136,20 @@ def test_truncated_rank_file_is_detected(shared_tmp):
         load_meta(shared_tmp, WORLD)
 
 
+def _names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
 def test_overwrite_keeps_a_loadable_checkpoint(shared_tmp, monkeypatch):
+    """The last two complete checkpoints are kept (issue 16); a save that dies before its
+    meta.json leaves the previous one loadable; the next save clears the broken one."""
     msh = _rectangle(WORLD, 4)
     step1, step2, step3 = _fields(msh, 1), _fields(msh, 2), _fields(msh, 3)
+    save_checkpoint(shared_tmp, WORLD, _fields(msh, 0), {"step": 0})
     save_checkpoint(shared_tmp, WORLD, step1, {"step": 1})
     save_checkpoint(shared_tmp, WORLD, step2, {"step": 2})
     assert load_meta(shared_tmp, WORLD) == {"step": 2}
-    assert [p.name for p in shared_tmp.iterdir()] == ["checkpoint-1"]  # step 1 removed
+    assert _names(shared_tmp) == ["checkpoint-1", "checkpoint-2"]  # step 0 removed
     points = step2["u"][0]
     # Exact: the rank reads its own points back.
     assert np.array_equal(load_checkpoint(shared_tmp, WORLD, "u", points), step2["u"][1])
@@ -156,14 +163,35 @@ def test_overwrite_keeps_a_loadable_checkpoint(shared_tmp, monkeypatch):
         save_checkpoint(shared_tmp, WORLD, step3, {"step": 3})
     monkeypatch.undo()
     WORLD.barrier()
-    assert sorted(p.name for p in shared_tmp.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+    assert _names(shared_tmp) == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
     assert load_meta(shared_tmp, WORLD) == {"step": 2}  # the previous one, still complete
     assert np.array_equal(load_checkpoint(shared_tmp, WORLD, "u", points), step2["u"][1])
 
-    # The next save completes and clears both the old and the broken folder.
+    # The next save completes and clears the oldest and the broken folder.
     save_checkpoint(shared_tmp, WORLD, step3, {"step": 3})
-    assert [p.name for p in shared_tmp.iterdir()] == ["checkpoint-3"]
+    assert _names(shared_tmp) == ["checkpoint-2", "checkpoint-4"]
     assert np.array_equal(load_checkpoint(shared_tmp, WORLD, "u", points), step3["u"][1])
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(shared_tmp, caplog):
+    """A newest checkpoint whose data changed but kept its size (bit rot, a disk error) fails
+    its checksum; loading warns and uses the checkpoint before it (issue 16). Before: only
+    sizes were checked and only the newest checkpoint was kept."""
+    msh = _rectangle(WORLD, 3)
+    step1, step2 = _fields(msh, 1), _fields(msh, 2)
+    save_checkpoint(shared_tmp, WORLD, step1, {"step": 1})
+    folder = save_checkpoint(shared_tmp, WORLD, step2, {"step": 2})
+    if WORLD.rank == 0:
+        data = bytearray((folder / "rank0.npz").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (folder / "rank0.npz").write_bytes(bytes(data))
+    WORLD.barrier()
+    with caplog.at_level("WARNING", logger="fe2.io.checkpoint"):
+        assert load_meta(shared_tmp, WORLD) == {"step": 1}
+    if WORLD.rank == 0:  # rank 0 chooses and warns
+        assert "rank0.npz is damaged" in caplog.text
+    # Exact: the values of step 1 come back.
+    assert np.array_equal(load_checkpoint(shared_tmp, WORLD, "u", step1["u"][0]), step1["u"][1])
 
 
 def test_unmatched_or_ambiguous_points_raise_on_every_rank(shared_tmp):

@@ -135,3 +135,46 @@ def test_case_meshes_of_the_repository_go_to_build_meshes(tmp_path):
     (tmp_path / "own.geo").write_text("")
     target, _ = mesh_target(RVESettings(tmp_path / "own.geo"))
     assert target == tmp_path / "build" / "meshes" / "own.msh"
+    # A .geo of the repository outside meshes/ (a case folder's own) goes beside it (issue 16:
+    # before, every .geo of the repository shared build/meshes/ and same names collided).
+    own = REPO / "problems" / "mechanics" / "own.geo"
+    target, _ = mesh_target(RVESettings(own))
+    assert target == own.parent / "build" / "meshes" / "own.msh"
+
+
+def _laminate_copies(tmp_path) -> list:
+    """Two laminates of one name in two folders: layer fractions 0.3 and 0.5."""
+    text = (MESHES / "rve_laminate.geo").read_text()
+    sources = []
+    for folder, fraction in (("a", 0.3), ("b", 0.5)):
+        (tmp_path / folder).mkdir()
+        geo = tmp_path / folder / "cell.geo"
+        geo.write_text(text.replace("f = {0.5,", f"f = {{{fraction},"))
+        sources.append((geo, fraction))
+    return sources
+
+
+def test_a_mesh_of_another_source_with_the_same_name_is_not_up_to_date(tmp_path):
+    """a/cell.geo meshed into D, then b/cell.geo (same name, other geometry) into D. Before:
+    "up to date", so b got a's mesh (a laminate of f = 0.3 read as 0.5). Now: the record keys
+    the .msh by the source's path and a hash of its text and options: b is meshed, and a
+    again after it."""
+    (a, _), (b, _) = _laminate_copies(tmp_path)
+    out = tmp_path / "D"
+    assert "meshed" in fe2("mesh", a, "--out", out).stdout
+    assert "up to date" in fe2("mesh", a, "--out", out).stdout
+    result = fe2("mesh", b, "--out", out)
+    assert result.returncode == 0 and "up to date" not in result.stdout, result.stdout
+    assert "up to date" not in fe2("mesh", a, "--out", out).stdout
+
+
+def test_same_names_in_one_batch_are_an_error(tmp_path):
+    """`fe2 mesh a/cell.geo b/cell.geo --out D`: before, the second overwrote the first.
+    Now: exit 2 naming both files, before anything is meshed."""
+    (a, _), (b, _) = _laminate_copies(tmp_path)
+    result = fe2("mesh", a, b, "--out", tmp_path / "D")
+    assert result.returncode == 2 and "both mesh into" in result.stderr, result.stderr
+    assert str(a) in result.stderr and str(b) in result.stderr
+    assert not (tmp_path / "D").exists()
+    # Beside their sources (no --out) they do not collide.
+    assert fe2("mesh", a, b).returncode == 0

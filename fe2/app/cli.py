@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from fe2 import __version__
+from fe2.core.errors import InputError, OutputError
 
 __all__ = ["main"]
 
@@ -39,12 +41,18 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fe2", description="FE² multiscale solver on FEniCSx (dolfinx 0.9).")
+        prog="fe2", description="FE² multiscale solver on FEniCSx (dolfinx 0.9). Exit status "
+                                "2 for bad input (case, mesh, checkpoint, output path), printed "
+                                "as one message; --debug adds the traceback.")
     parser.add_argument("--version", action="version", version=f"fe2 {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error, not only its message")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     mesh = commands.add_parser(
-        "mesh", help="mesh Gmsh .geo files into .msh (in parallel, skipping up-to-date ones)",
+        "mesh", parents=[common],
+        help="mesh Gmsh .geo files into .msh (in parallel, skipping up-to-date ones)",
         description="Turn .geo files into .msh files with Gmsh. A file whose .msh is newer "
                     "and was made with the same options is skipped. Exit status 1 if any failed.")
     mesh.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".geo sources")
@@ -62,13 +70,15 @@ def _build_parser() -> argparse.ArgumentParser:
     mesh.set_defaults(run=_run_mesh)
 
     plot = commands.add_parser(
-        "plot", help="render a .msh file with its phases coloured to a PNG (off-screen)")
+        "plot", parents=[common],
+        help="render a .msh file with its phases coloured to a PNG (off-screen)")
     plot.add_argument("file", type=Path, metavar="MSH")
     plot.add_argument("--png", type=Path, required=True, metavar="OUT", help="PNG to write")
     plot.set_defaults(run=_run_plot)
 
     homogenize = commands.add_parser(
-        "homogenize", help="effective stiffness or diffusivity of an RVE case (.toml)",
+        "homogenize", parents=[common],
+        help="effective stiffness or diffusivity of an RVE case (.toml)",
         description="Solve the linear cell problem of a TOML case (see problems/README.md) and "
                     "print the effective tensor and engineering constants. Under mpirun only "
                     "rank 0 prints and writes. Exit status 2 for a bad case or mesh.")
@@ -83,17 +93,22 @@ def _build_parser() -> argparse.ArgumentParser:
     homogenize.set_defaults(run=_run_homogenize)
 
     run = commands.add_parser(
-        "run", help="an FE² job (.toml): macro Newton with RVE micro models at every point",
+        "run", parents=[common],
+        help="an FE² job (.toml): macro Newton with RVE micro models at every point",
         description="Run the FE² job of a TOML case (see problems/README.md), serially or "
                     "under mpirun. Writes fields.xdmf, summary.json, checkpoint/, "
                     "load_curve.png and field.png into the output folder. Exit status 0 when "
                     "the loading was completed, 1 when it stopped early (results so far are "
-                    "kept), 2 for a bad case or mesh.")
+                    "kept; also after a failed write or Ctrl-C: continue with --restart), 2 "
+                    "for a bad case, mesh, checkpoint or output folder.")
     run.add_argument("config", type=Path, nargs="?", metavar="CONFIG.toml")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (default: build/runs/<case name>)")
     run.add_argument("--restart", type=Path, metavar="DIR",
-                     help="continue the interrupted run in DIR from its last converged step")
+                     help="continue the interrupted run in DIR from its last complete "
+                          "checkpoint")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results and checkpoints of an earlier run in --out")
     run.add_argument("--max-steps", type=_positive_int, metavar="N",
                      help="stop after N converged load steps (continue with --restart)")
     run.add_argument("--quiet", action="store_true", help="no progress bar and timing table")
@@ -102,13 +117,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _run_mesh(args: argparse.Namespace) -> int:
-    from fe2.io.meshing import MeshOptions, mesh_files
+    from fe2.io.meshing import MeshOptions, check_collisions, mesh_files
 
     try:
         options = MeshOptions(args.order, args.size_factor, tuple(args.set), args.xdmf)
+        check_collisions(args.files, args.out)
     except ValueError as error:
-        print(f"fe2 mesh: error: {error}", file=sys.stderr)
-        return 2
+        raise InputError(str(error)) from None
     reports = mesh_files(args.files, args.out, options, jobs=min(args.jobs, len(args.files)),
                          force=args.force, on_done=lambda r: print(r.line(), flush=True))
     failed = [r for r in reports if not r.ok]
@@ -120,6 +135,8 @@ def _run_mesh(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from fe2.io.plot import plot_mesh
 
+    if not args.file.is_file():
+        raise InputError(f"{args.file}: no such mesh file")
     plot_mesh(args.file, args.png)
     print(f"fe2 plot: wrote {args.png}")
     return 0
@@ -131,37 +148,44 @@ def _run_homogenize(args: argparse.Namespace) -> int:
 
     from fe2.app.case import ConfigError, load_config
     from fe2.app.homogenize import format_result, homogenize
-    from fe2.io.mesh import MeshError
+    from fe2.core.collective import on_root
 
-    root = MPI.COMM_WORLD.rank == 0
-    try:
-        config = load_config(args.config)
-        result = homogenize(config, MPI.COMM_WORLD)
-        n = result.tensor.shape[0]
-        strain = np.eye(n)[0] if args.strain is None else np.array(args.strain)
-        if len(strain) != n:
-            raise ConfigError(f"--strain has {len(strain)} values, the {result.kind} strain of "
-                              f"this case has {n} ({result.notation})")
-    except (ConfigError, MeshError) as error:
-        if root:
-            print(f"fe2 homogenize: error: {error}", file=sys.stderr)
-        return 2
-    if root:
+    comm = MPI.COMM_WORLD
+    for option, path in (("--json", args.json), ("--png", args.png)):
+        if path is not None and path.is_dir():  # before the work, not after it
+            raise OutputError(f"{option} {path}: this is a folder; give a file name")
+    config = load_config(args.config)
+    result = homogenize(config, comm)
+    n = result.tensor.shape[0]
+    strain = np.eye(n)[0] if args.strain is None else np.array(args.strain)
+    if len(strain) != n:
+        raise ConfigError(f"--strain has {len(strain)} values, the {result.kind} strain of "
+                          f"this case has {n} ({result.notation})")
+    if comm.rank == 0:
         print(format_result(result))
         if args.strain is not None:
             stress = ", ".join(f"{v:.6g}" for v in result.tensor @ strain)
             print(f"macro {result.answer_name} for strain "
                   f"[{', '.join(f'{v:g}' for v in strain)}]: [{stress}]")
-        if args.json is not None:
-            result.write_json(args.json)
-            print(f"fe2 homogenize: wrote {args.json}")
-    if args.png is not None and root:
+    if args.json is not None:
+        on_root(comm, lambda: _write(args.json, "--json", result.write_json))
+    if args.png is not None:
         from fe2.io.plot import plot_rve_fields
 
-        plot_rve_fields(result.rve, args.png, strain, model=result.model, data=result.data,
-                        title=f"{config.path.name}: {config.description}".rstrip(": "))
-        print(f"fe2 homogenize: wrote {args.png}")
+        title = f"{config.path.name}: {config.description}".rstrip(": ")
+        on_root(comm, lambda: _write(args.png, "--png", lambda path: plot_rve_fields(
+            result.rve, path, strain, model=result.model, data=result.data, title=title)))
     return 0
+
+
+def _write(path: Path, option: str, write) -> None:
+    """``write(path)`` on this rank; a path that cannot be written is the user's error."""
+    try:
+        write(path)
+    except OSError as error:
+        raise OutputError(f"{option} {path}: cannot write it ({error.strerror or error})") \
+            from None
+    print(f"fe2 homogenize: wrote {path}")
 
 
 def _run_fe2(args: argparse.Namespace) -> int:
@@ -169,29 +193,20 @@ def _run_fe2(args: argparse.Namespace) -> int:
 
     from fe2.app.run import restart, run
     from fe2.app.run_case import load_run_config
-    from fe2.core.errors import ConfigError
-    from fe2.io.checkpoint import CheckpointError
-    from fe2.io.mesh import MeshError
 
     comm = MPI.COMM_WORLD
-    root = comm.rank == 0
     if (args.config is None) == (args.restart is None):
-        if root:
-            print("fe2 run: error: give either CONFIG.toml or --restart DIR", file=sys.stderr)
-        return 2
-    try:
-        if args.restart is not None:
-            outcome = restart(args.restart, comm, progress=not args.quiet,
-                              max_steps=args.max_steps)
-        else:
-            config = load_run_config(args.config)
-            out = args.out or Path("build") / "runs" / config.path.stem
-            outcome = run(config, out, comm, progress=not args.quiet, max_steps=args.max_steps)
-    except (ConfigError, MeshError, CheckpointError) as error:
-        if root:
-            print(f"fe2 run: error: {error}", file=sys.stderr)
-        return 2
-    if root:
+        raise InputError("give either CONFIG.toml or --restart DIR")
+    if args.restart is not None and (args.out is not None or args.overwrite):
+        raise InputError("--restart DIR continues the run in DIR: no --out or --overwrite")
+    if args.restart is not None:
+        outcome = restart(args.restart, comm, progress=not args.quiet, max_steps=args.max_steps)
+    else:
+        config = load_run_config(args.config)
+        out = args.out or Path("build") / "runs" / config.path.stem
+        outcome = run(config, out, comm, overwrite=args.overwrite, progress=not args.quiet,
+                      max_steps=args.max_steps)
+    if comm.rank == 0:
         if outcome.completed:
             print(f"fe2 run: completed; results in {outcome.out}")
         else:
@@ -201,13 +216,32 @@ def _run_fe2(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fe2`` console script; returns the exit status."""
+    """Entry point of the ``fe2`` console script; returns the exit status: 2 for bad input
+    (one message on rank 0; the traceback too with ``--debug``)."""
     args = _build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except InputError as error:  # raised on every rank alike
+        if _rank() == 0:
+            if args.debug:
+                traceback.print_exc()
+            print(f"fe2 {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run's steps (those stop cleanly)
+        print(f"fe2 {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception:
         _abort_other_ranks()
         raise
+
+
+def _rank() -> int:
+    """This process's rank in COMM_WORLD (0 if MPI was never imported)."""
+    if "mpi4py.MPI" not in sys.modules:
+        return 0
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.rank
 
 
 def _abort_other_ranks() -> None:
@@ -219,8 +253,6 @@ def _abort_other_ranks() -> None:
 
     comm = MPI.COMM_WORLD
     if comm.size > 1:
-        import traceback
-
         print(f"fe2: unexpected error on rank {comm.rank}; aborting all ranks", file=sys.stderr)
         traceback.print_exc()
         sys.stderr.flush()

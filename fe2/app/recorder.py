@@ -1,11 +1,13 @@
 """What a run leaves behind after every converged step, and the summary record.
 
 After each converged step, in this order: a checkpoint (``checkpoint/``: every field and every
-micro state, matched by coordinates on restart), the fields (``fields.xdmf``: the unknowns and
-the definition's cell outputs; a restarted run writes ``fields.restart-N.xdmf``) and
-``summary.json`` (one :class:`StepRecord` per step) with ``steps.csv`` (the same steps as a
-table). Collective; only rank 0 writes JSON and
-draws the progress bar.
+micro state, matched by coordinates on restart, with the step's record), the fields
+(``fields.xdmf``: the unknowns and the definition's cell outputs; a restarted run writes
+``fields.restart-N.xdmf``) and ``summary.json`` (one :class:`StepRecord` per step) with
+``steps.csv`` (the same steps as a table). A run killed after the checkpoint but before the
+summary gets the step back from the checkpoint on restart. A failed write stops the run on
+every rank (:class:`RecordingFailed`) with the previous checkpoint intact. Collective; only
+rank 0 writes JSON and draws the progress bar.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from fe2.app.interrupt import StopRequest
+from fe2.core.collective import on_root
 from fe2.core.problem import Problem
 from fe2.core.solvers import StepResult
 from fe2.core.stepping import SteppingState
-from fe2.io.checkpoint import save_checkpoint
+from fe2.io.checkpoint import CheckpointError, save_checkpoint
 from fe2.io.fields import FieldWriter
 from fe2.io.records import replace_atomic, write_json_atomic
 
-__all__ = ["PHASES", "Recorder", "StepLimit", "StepRecord", "checkpoint_fields",
+__all__ = ["PHASES", "Recorder", "RecordingFailed", "StepLimit", "StepRecord", "checkpoint_fields",
            "new_summary", "timing_table", "write_steps_csv"]
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,11 @@ PHASES = ("micro", "assembly", "solve", "output")
 
 class StepLimit(Exception):
     """The requested number of steps of this invocation is done (``max_steps``)."""
+
+
+class RecordingFailed(Exception):
+    """Writing the results of a step failed (disk full, folder gone ...); raised on every
+    rank. The checkpoint of the previous step is still complete."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,28 @@ class StepRecord:
 
 
 def config_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """Hash of the case file and of every mesh file it names (``mesh = "..."`` in any table):
+    a restart refuses a case whose text or geometry changed since the run started."""
+    import tomllib
+
+    digest = hashlib.sha256(path.read_bytes())
+    for mesh in sorted(_mesh_files(tomllib.loads(path.read_text()), path.parent)):
+        digest.update(str(mesh).encode())
+        digest.update(mesh.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _mesh_files(table: dict[str, Any], folder: Path) -> set[Path]:
+    """The existing files named by ``mesh`` keys in ``table`` and its sub-tables."""
+    found = set()
+    for key, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                found |= _mesh_files(item, folder)
+            elif key == "mesh" and isinstance(item, str) and (folder / item).is_file():
+                found.add((folder / item).resolve())
+    return found
 
 
 def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
@@ -106,9 +136,11 @@ class Recorder:
     """Writes checkpoint, fields and summary after each converged step (collective)."""
 
     def __init__(self, config, problem: Problem, out: Path, comm: MPI.Comm,
-                 summary: dict[str, Any], progress: bool, max_steps: int | None) -> None:
+                 summary: dict[str, Any], progress: bool, max_steps: int | None,
+                 stop: StopRequest | None = None) -> None:
         self.config, self.problem, self.out, self.comm = config, problem, out, comm
         self.summary, self.max_steps, self.steps_done = summary, max_steps, 0
+        self.stop = stop
         # A restarted run writes its own series (its mesh partition may differ).
         restarts = summary.get("restarts", 0)
         name = "fields.xdmf" if not restarts else f"fields.restart-{restarts}.xdmf"
@@ -138,16 +170,45 @@ class Recorder:
     def converged(self, result: StepResult, state: SteppingState) -> None:
         start = time.perf_counter()
         problem, comm = self.problem, self.comm
-        meta = {"stepping": asdict(state), "summary_steps": len(self.summary["steps"]) + 1}
-        save_checkpoint(self.out / "checkpoint", comm, checkpoint_fields(problem), meta)
-        nodal = {name: problem.field_function(name) for name in problem.field_names}
-        self.fields.write(state.position, nodal, self.problem.definition.cell_outputs(problem))
         force, boundary_value = problem.reaction()
-        result.times["output"] = time.perf_counter() - start
-        wall = time.perf_counter() - self._step_start
+        record = self._record(result, state, force, boundary_value, start)
+        # The checkpoint carries the step's record: a kill before the summary loses nothing.
+        meta = {"stepping": asdict(state), "summary_steps": len(self.summary["steps"]) + 1,
+                "record": record, "config_sha256": self.summary["config_sha256"]}
+        try:
+            save_checkpoint(self.out / "checkpoint", comm, checkpoint_fields(problem), meta)
+            self.write_fields(state)
+            # Output time and wall time are known only now (the checkpoint has them without).
+            output = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+            record["time_s"]["output"] = output
+            record["wall_time_s"] += output
+            self.summary["steps"].append(record)
+            self._record_events(record)
+            self.summary.update(load_factor=result.load_factor, t=result.t,
+                                position=state.position)
+            on_root(comm, self.write_summary)
+        except (CheckpointError, OSError, ValueError) as error:
+            raise RecordingFailed(f"writing the results of step {state.converged_steps} into "
+                                  f"{self.out} failed: {error}") from None
         self._step_start = time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {state.converged_steps}, "
+                                     f"{result.iterations} Newton it.")
+            self.bar.update(state.position - self.bar.n)
+        self.steps_done += 1
+        if self.stop is not None:
+            self.stop.check()
+        if self.max_steps is not None and self.steps_done >= self.max_steps:
+            raise StepLimit
+
+    def _record(self, result: StepResult, state: SteppingState, force: float,
+                boundary_value: float, output_start: float) -> dict[str, Any]:
+        """The step's StepRecord as a dict (collective: per-rank lists are gathered)."""
+        comm = self.comm
+        result.times["output"] = time.perf_counter() - output_start
+        wall = output_start - self._step_start
         times = {k: comm.allgather(result.times.get(k, 0.0)) for k in PHASES}
-        record = StepRecord(
+        return asdict(StepRecord(
             step=state.converged_steps, load_factor=result.load_factor, t=result.t,
             reaction=force, boundary_value=boundary_value,
             newton_iterations=result.iterations, sweeps=result.sweeps,
@@ -159,45 +220,57 @@ class Recorder:
             micro_solve_time_per_rank_s=comm.allgather(result.local_solve_time),
             rve_solves_per_rank=comm.allgather(result.local_solves),
             micro_iterations_per_rank=comm.allgather(result.local_micro_iterations),
-            scalars=self._scalars())
-        self.summary["steps"].append(asdict(record))
-        self._record_events(record)
-        self.summary.update(load_factor=result.load_factor, t=result.t, position=state.position)
-        if comm.rank == 0:
-            write_json_atomic(self.out / "summary.json", self.summary)
-            write_steps_csv(self.out / "steps.csv", self.summary["steps"])
-            if self.bar is not None:
-                self.bar.set_postfix_str(f"step {state.converged_steps}, "
-                                         f"{result.iterations} Newton it.")
-                self.bar.update(state.position - self.bar.n)
-        self.steps_done += 1
-        if self.max_steps is not None and self.steps_done >= self.max_steps:
-            raise StepLimit
+            scalars=self._scalars()))
+
+    def restored(self, state: SteppingState) -> None:
+        """Write the fields and the summary of a step recovered from the checkpoint on restart
+        (its record is already in the summary)."""
+        try:
+            self.write_fields(state)
+            on_root(self.comm, self.write_summary)
+        except (OSError, ValueError) as error:
+            raise RecordingFailed(f"writing the recovered step {state.converged_steps} into "
+                                  f"{self.out} failed: {error}") from None
+
+    def write_fields(self, state: SteppingState) -> None:
+        """The fields of the current state at the step's position (collective)."""
+        problem = self.problem
+        nodal = {name: problem.field_function(name) for name in problem.field_names}
+        self.fields.write(state.position, nodal, problem.definition.cell_outputs(problem))
+
+    def write_summary(self) -> None:
+        """summary.json and steps.csv (rank 0; wrap in on_root)."""
+        write_json_atomic(self.out / "summary.json", self.summary)
+        write_steps_csv(self.out / "steps.csv", self.summary["steps"])
 
     def _scalars(self) -> dict[str, float]:
         scalars = getattr(self.problem.definition, "scalars", None)
         return {} if scalars is None else {k: float(v) for k, v in
                                            scalars(self.problem).items()}
 
-    def _record_events(self, record: StepRecord) -> None:
-        """The first step at which each of the definition's events holds."""
+    def _record_events(self, record: dict[str, Any]) -> None:
+        """The first step at which each of the definition's events holds (collective)."""
         events = getattr(self.problem.definition, "events", None)
         if events is None:
             return
         seen = self.summary.setdefault("events", {})
         for name, happened in events(self.problem).items():
             if happened and name not in seen:
-                seen[name] = {"step": record.step, "t": record.t,
-                              "load_factor": record.load_factor}
+                seen[name] = {key: record[key] for key in ("step", "t", "load_factor")}
 
-    def close(self, completed: bool, message: str) -> None:
+    def close(self, status: str, message: str) -> None:
+        """Final summary with ``status`` ("completed", "stopped", "interrupted").
+
+        Raises:
+            OSError: on every rank, if summary.json cannot be written.
+        """
         self.fields.close()
-        self.summary.update(status="completed" if completed else "stopped", message=message)
+        self.summary.update(status=status, message=message)
         self.summary["total_rve_solves"] = sum(sum(s["rve_solves"]) for s in self.summary["steps"])
-        if self.comm.rank == 0:
-            if self.bar is not None:
-                self.bar.close()
-            write_json_atomic(self.out / "summary.json", self.summary)
+        if self.bar is not None:
+            self.bar.close()
+        on_root(self.comm, lambda: write_json_atomic(self.out / "summary.json", self.summary),
+                errors=(OSError, ValueError))
 
 
 CSV_COLUMNS = ("step", "t", "load_factor", "boundary_value", "reaction", "newton_iterations",

@@ -12,6 +12,7 @@ rank 0.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +22,29 @@ import numpy as np
 from mpi4py import MPI
 
 from fe2.app.figures import draw_figures
-from fe2.app.recorder import Recorder, StepLimit, config_hash, new_summary, timing_table
+from fe2.app.interrupt import Interrupted, StopRequest
+from fe2.app.outdir import check_writable, claim_output
+from fe2.app.recorder import (
+    Recorder,
+    RecordingFailed,
+    StepLimit,
+    config_hash,
+    new_summary,
+    timing_table,
+)
 from fe2.app.run_case import RunConfig, load_run_config
-from fe2.core.collective import agree
+from fe2.core.collective import agree, on_root
 from fe2.core.errors import ConfigError
 from fe2.core.problem import Dirichlet, Flux, Problem, Reaction
 from fe2.core.solvers import make_solver
 from fe2.core.stepping import SteppingFailed, SteppingState, run_steps
-from fe2.io.checkpoint import CheckpointError, load_checkpoint, load_meta
+from fe2.io.checkpoint import CheckpointError, load_checkpoint, open_checkpoint
 from fe2.io.mesh import load_mesh
 from fe2.io.meshing import prepare_mesh
 
 __all__ = ["RunOutcome", "build_problem", "restart", "run"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,7 +52,7 @@ class RunOutcome:
     """How a run ended (the same on every rank)."""
 
     completed: bool
-    message: str
+    message: str  # "completed", or why it stopped and how to continue
     out: Path
     summary: dict[str, Any]
     problem: Problem  # the final state, for inspection (tests, scripts)
@@ -89,90 +101,126 @@ def build_problem(config: RunConfig, comm: MPI.Comm) -> Problem:
 
 
 def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
-        progress: bool = True, figures: bool = True,
+        overwrite: bool = False, progress: bool = True, figures: bool = True,
         max_steps: int | None = None) -> RunOutcome:
     """Run (or, with ``resume``, continue) the case ``config`` into folder ``out``.
 
+    A new run needs a folder without another run in it (``overwrite`` clears it first).
     ``max_steps`` ends this invocation after that many converged steps (e.g. to fit a batch
     job's time limit); ``restart`` continues from there. Returns normally also when the
-    stepping could not be followed to the end (the outcome says why; everything converged so
-    far is written).
+    stepping could not be followed to the end, when writing the results failed, or on Ctrl-C
+    (the outcome says why; everything converged and written so far is kept).
 
     Raises:
-        ConfigError, MeshError, CheckpointError: for a case that does not fit its meshes or
-            checkpoint (every rank).
+        ConfigError, MeshError, CheckpointError, OutputError: for a case that does not fit its
+            meshes, checkpoint or output folder (every rank).
     """
     out = Path(out).resolve()
     setup_start = time.perf_counter()
+    if resume:
+        on_root(comm, lambda: check_writable(out))
+    else:
+        claim_output(out, comm, overwrite=overwrite)
     problem = build_problem(config, comm)
     summary = new_summary(config, comm, problem)
     state = SteppingState(step=config.stepping.initial_step)
+    recovered = False
     if resume:
-        summary, state = _resume(config, out, comm, problem)
-    elif comm.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    comm.barrier()
+        summary, state, recovered = _resume(config, out, comm, problem)
     summary["setup_time_s"] = time.perf_counter() - setup_start
-    recorder = Recorder(config, problem, out, comm, summary, progress, max_steps)
-    solver = make_solver(problem, config.solver)
-    completed, message = True, "completed"
-    try:
-        run_steps(solver, config.stepping, state, recorder.converged, recorder.attempt)
-    except SteppingFailed as failure:
-        completed, message = False, str(failure)
-    except StepLimit:
-        completed = state.position >= config.stepping.end * (1 - 1e-12)
-        message = "completed" if completed else (
-            f"paused after {max_steps} step(s) at {state.position:.6g} (max_steps); "
-            f"continue with: fe2 run --restart {out}")
-    solver.destroy()  # collective: not on the way out of an error raised on one rank only
-    recorder.close(completed, message)
-    if figures and summary["steps"]:
-        draw_figures(config, problem, out, summary)
+    with StopRequest(comm) as stop:
+        recorder = Recorder(config, problem, out, comm, summary, progress, max_steps, stop)
+        solver = make_solver(problem, config.solver)
+        status, message = "completed", "completed"
+        try:
+            if recovered:
+                recorder.restored(state)
+            run_steps(solver, config.stepping, state, recorder.converged, recorder.attempt)
+        except SteppingFailed as failure:
+            status, message = "stopped", str(failure)
+        except StepLimit:
+            if state.position < config.stepping.end * (1 - 1e-12):
+                status, message = "stopped", (
+                    f"paused after {max_steps} step(s) at {state.position:.6g} (max_steps); "
+                    f"continue with: fe2 run --restart {out}")
+        except Interrupted as stopped:  # after the last step there is nothing left to do
+            if state.position < config.stepping.end * (1 - 1e-12):
+                status, message = "interrupted", (
+                    f"{stopped}; the last checkpoint is kept: continue with "
+                    f"fe2 run --restart {out}")
+        except RecordingFailed as failure:
+            status, message = "stopped", (f"{failure}; the last complete checkpoint is kept: "
+                                          f"continue with fe2 run --restart {out}")
+        solver.destroy()  # collective: not on the way out of an error raised on one rank only
+        try:
+            recorder.close(status, message)
+        except (OSError, ValueError) as error:  # raised on every rank alike
+            if comm.rank == 0:
+                log.error("the final summary.json could not be written: %s", error)
+        if figures and summary["steps"] and status != "interrupted":
+            try:
+                draw_figures(config, problem, out, summary)
+            except (ValueError, OSError) as error:  # raised on every rank alike
+                if comm.rank == 0:
+                    log.warning("the figures were not drawn: %s", error)
     if comm.rank == 0 and progress:
         print(timing_table(summary, comm.size))
-    return RunOutcome(completed, message, out, summary, problem)
+    return RunOutcome(status == "completed", message, out, summary, problem)
 
 
 def restart(out: Path, comm: MPI.Comm, **options) -> RunOutcome:
-    """Continue the interrupted run in ``out`` from its last converged step."""
+    """Continue the interrupted run in ``out`` from its last complete checkpoint."""
     out = Path(out).resolve()
-    config_path = None
-    if comm.rank == 0:
-        try:
-            config_path = json.loads((out / "summary.json").read_text())["config"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            config_path = ConfigError(f"{out}: not the output folder of an fe2 run (its "
-                                      f"summary.json cannot be read: {error})")
-    config_path = comm.bcast(config_path, root=0)
-    if isinstance(config_path, Exception):
-        raise config_path
-    return run(load_run_config(config_path), out, comm, resume=True, **options)
+
+    summary = on_root(comm, lambda: _read_summary(out))
+    return run(load_run_config(summary["config"]), out, comm, resume=True, **options)
+
+
+def _read_summary(out: Path) -> dict[str, Any]:
+    """The summary.json of the run in ``out`` (call on one rank).
+
+    Raises:
+        ConfigError: if it cannot be read or names no case.
+    """
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+        if not isinstance(summary.get("config"), str):
+            raise ValueError("no case file named in it")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ConfigError(f"{out}: not the output folder of an fe2 run (its summary.json "
+                          f"cannot be read: {error})") from None
+    return summary
 
 
 def _resume(config: RunConfig, out: Path, comm: MPI.Comm,
-            problem: Problem) -> tuple[dict, SteppingState]:
-    meta = load_meta(out / "checkpoint", comm)
-    summary = None
-    if comm.rank == 0:
-        summary = json.loads((out / "summary.json").read_text())
-    summary = comm.bcast(summary, root=0)
+            problem: Problem) -> tuple[dict, SteppingState, bool]:
+    """The summary and stepping state of the last complete checkpoint in ``out``, with the
+    fields and micro states restored; True if its step was missing from the summary (the run
+    died between checkpoint and summary) and was recorded from the checkpoint."""
+    summary = on_root(comm, lambda: _read_summary(out))
     if summary.get("config_sha256") != config_hash(config.path):
-        raise ConfigError(f"{config.path} changed since the run in {out} started; restart "
-                          "needs the same case")
+        raise ConfigError(f"{config.path} or a mesh file it names changed since the run in "
+                          f"{out} started; restart needs the same case (start anew with "
+                          "--overwrite)")
+    checkpoint = open_checkpoint(out / "checkpoint", comm)
+    meta = checkpoint.meta
+    if meta.get("config_sha256") != summary["config_sha256"]:
+        raise CheckpointError(f"{checkpoint.folder} was written by another case than the one "
+                              f"of {out / 'summary.json'}; start anew with --overwrite")
     for name in problem.field_names:
         coordinates, _ = problem.owned_values(name)
-        values = load_checkpoint(out / "checkpoint", comm, f"field:{name}", coordinates,
+        values = load_checkpoint(checkpoint, comm, f"field:{name}", coordinates,
                                  hints=problem.owned_hints(name))
         problem.restore_values(name, values)
     coordinates = problem.rule.coordinates()
-    stored = [(region, load_checkpoint(out / "checkpoint", comm,
+    stored = [(region, load_checkpoint(checkpoint, comm,
                                        f"states:{coupling.name}:{region.key}",
                                        coordinates[region.rows]))
               for coupling in problem.couplings for region in coupling.regions]
     error = None
     try:
         state = SteppingState(**meta["stepping"])
+        steps, record = int(meta["summary_steps"]), dict(meta["record"])
         for region, states in stored:
             region.committed = region.trial = np.array(states, dtype=float).reshape(
                 region.committed.shape)
@@ -180,6 +228,13 @@ def _resume(config: RunConfig, out: Path, comm: MPI.Comm,
         error = CheckpointError(f"{out / 'checkpoint'} does not fit this case: "
                                 f"{type(failure).__name__}: {failure}")
     agree(comm, error)
-    summary["steps"] = summary["steps"][: meta["summary_steps"]]
-    summary["restarts"] = summary.get("restarts", 0) + 1
-    return summary, state
+    recovered = len(summary["steps"]) < steps
+    summary["steps"] = summary["steps"][:steps - 1] + [record] if recovered else \
+        summary["steps"][:steps]
+    if recovered and comm.rank == 0:
+        log.warning("step %d was missing from %s (the run stopped between its checkpoint and "
+                    "its summary): recorded from the checkpoint", steps, out / "summary.json")
+    summary.update(restarts=summary.get("restarts", 0) + 1, ranks=comm.size,
+                   load_factor=record["load_factor"], t=record["t"],
+                   position=state.position)
+    return summary, state, recovered

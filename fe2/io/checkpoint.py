@@ -1,9 +1,14 @@
 """Restart checkpoints: every field stored as (point coordinates, values), matched back by
 coordinates, so a run can restart on any number of ranks and any mesh partition.
+
+The last ``keep`` (default 2) complete checkpoints are kept, each verified on reading by the
+size and SHA-256 checksum of every file; a damaged newest one is skipped with a warning and
+the one before it is used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -11,35 +16,52 @@ import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from mpi4py import MPI
 from numpy.typing import NDArray
 
+from fe2.core.collective import first_failure, on_root
+from fe2.core.errors import InputError
 from fe2.io.records import replace_atomic, write_json_atomic
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_meta", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "load_meta", "open_checkpoint",
+           "save_checkpoint"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "fe2-checkpoint-1"
+CHECKPOINT_FORMAT = "fe2-checkpoint-2"
+KEEP = 2  # complete checkpoints kept
 _VERSION = re.compile(r"checkpoint-(\d+)$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint cannot be written, found or matched; raised on every rank alike."""
 
 
+class Checkpoint(NamedTuple):
+    """One complete checkpoint: its folder and its verified meta.json."""
+
+    folder: Path
+    info: dict[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The run state stored with it (the ``meta`` given to save_checkpoint)."""
+        return self.info["meta"]
+
+
 def _collective(comm: MPI.Comm, what: str, action, *args):
-    """Run ``action(*args)`` on every rank; if it fails anywhere, raise CheckpointError on all."""
+    """Run ``action(*args)`` on every rank; if it fails anywhere, raise CheckpointError on all
+    (naming the lowest failing rank)."""
     try:
         result, error = action(*args), None
     except Exception as exc:  # reported to every rank below, then raised there
-        result, error = None, f"{type(exc).__name__}: {exc}"
-    errors = [(rank, e) for rank, e in enumerate(comm.allgather(error)) if e is not None]
-    if errors:
-        text = "; ".join(f"rank {rank}: {e}" for rank, e in errors[:4])
-        raise CheckpointError(f"{what} failed on {len(errors)} rank(s): {text}")
+        result, error = None, f"rank {comm.rank}: {type(exc).__name__}: {exc}"
+    failure = first_failure(comm, error)
+    if failure is not None:
+        raise CheckpointError(f"{what} failed on {failure}")
     return result
 
 
@@ -62,11 +84,21 @@ def _check_complete(folder: Path) -> dict:
         raise CheckpointError(f"{folder}/meta.json is unreadable: {exc}") from None
     if info.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{folder}/meta.json: not a {CHECKPOINT_FORMAT} checkpoint")
-    for name, size in info["files"].items():
+    for name, expected in info["files"].items():
         file = folder / name
-        if not file.is_file() or file.stat().st_size != size:
+        if not file.is_file() or file.stat().st_size != expected["size"]:
             raise CheckpointError(f"{folder}: {name} is missing or has the wrong size")
+        if _sha256(file) != expected["sha256"]:
+            raise CheckpointError(f"{folder}: {name} is damaged (its checksum differs)")
     return info
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _latest(directory: Path) -> tuple[Path, dict]:
@@ -79,7 +111,8 @@ def _latest(directory: Path) -> tuple[Path, dict]:
             problems.append(str(exc))
             continue
         for problem in problems:
-            log.warning("skipping an incomplete checkpoint: %s", problem)
+            log.warning("skipping a damaged or incomplete checkpoint: %s; using %s", problem,
+                        folder.name)
         return folder, info
     detail = f" ({'; '.join(problems)})" if problems else ""
     raise CheckpointError(f"{directory}: no complete checkpoint{detail}")
@@ -103,8 +136,9 @@ def _check_fields(fields: Mapping[str, tuple]) -> dict[str, tuple]:
     return checked
 
 
-def _write_rank_file(folder: Path, rank: int, fields: dict[str, tuple]) -> tuple[str, int, dict]:
-    """Write ``rank{rank}.npz``; return its name, size and a summary of each field."""
+def _write_rank_file(folder: Path, rank: int, fields: dict[str, tuple]) -> tuple[str, dict, dict]:
+    """Write ``rank{rank}.npz``; return its name, {size, sha256} and a summary of each
+    field."""
     name = f"rank{rank}.npz"
     tmp = folder / f".{name}.tmp"
     arrays = {}
@@ -121,8 +155,9 @@ def _write_rank_file(folder: Path, rank: int, fields: dict[str, tuple]) -> tuple
         np.savez(stream, **arrays)
         stream.flush()
         os.fsync(stream.fileno())
+    check = {"size": tmp.stat().st_size, "sha256": _sha256(tmp)}
     replace_atomic(tmp, folder / name)
-    return name, (folder / name).stat().st_size, summary
+    return name, check, summary
 
 
 def _merge_summaries(summaries: list[dict]) -> dict:
@@ -148,16 +183,19 @@ def _merge_summaries(summaries: list[dict]) -> dict:
 
 
 def save_checkpoint(directory: str | Path, comm: MPI.Comm,
-                    fields: Mapping[str, tuple[NDArray, NDArray]], meta: Mapping) -> Path:
+                    fields: Mapping[str, tuple[NDArray, NDArray]], meta: Mapping,
+                    keep: int = KEEP) -> Path:
     """Write a restart checkpoint of point fields; collective over ``comm``.
 
     Layout: ``directory/checkpoint-N/`` holds one ``rank{r}.npz`` per rank (each written to a
     temporary name, flushed and renamed) and ``meta.json``, written by rank 0 last, atomically,
     after every rank file is in place: a checkpoint counts only once its meta.json exists and
-    lists every rank file with its size. Each save goes to a new folder N+1; only after its
-    meta.json is in place are the older folders deleted. So a crash at any moment leaves a
-    complete checkpoint: before meta.json N+1 exists the loader ignores folder N+1 and finds N;
-    afterwards N+1 is complete. Leftovers of a crashed save are removed by the next save.
+    lists every rank file with its size and checksum. Each save goes to a new folder N+1;
+    only after its meta.json is in place are older folders deleted, all but the ``keep`` - 1
+    newest complete ones. So a crash at any moment leaves a complete checkpoint: before
+    meta.json N+1 exists the loader ignores folder N+1 and finds N; afterwards N+1 is
+    complete; and a newest one damaged later (disk errors) still has N behind it. Leftovers
+    of a crashed save are removed by the next save.
 
     Args:
         directory: folder of the checkpoints of one run (created if needed).
@@ -167,6 +205,7 @@ def save_checkpoint(directory: str | Path, comm: MPI.Comm,
             cells only), except coincident points that carry distinct hints (e.g. the nodes of
             the two faces of a slit, each hinted by the centre of its cells).
         meta: JSON-serializable run state (step index, load factor [-], step size, ...).
+        keep: how many complete checkpoints to keep (at least 1).
 
     Returns:
         The folder of the new checkpoint.
@@ -197,8 +236,13 @@ def save_checkpoint(directory: str | Path, comm: MPI.Comm,
                 "fields": _merge_summaries([summary for _, _, summary in written]),
                 "meta": dict(meta)}
         write_json_atomic(folder / "meta.json", info)
+        kept = 1
         for _, old in _versions(directory):
-            if old != folder:
+            if old == folder:
+                continue
+            if kept < keep and (old / "meta.json").is_file():
+                kept += 1
+            else:
                 shutil.rmtree(old, ignore_errors=True)
 
     _collective(comm, f"completing {folder}", finish)
@@ -216,21 +260,17 @@ def load_meta(directory: str | Path, comm: MPI.Comm | None = None) -> dict:
     """
     if comm is None:
         return _latest(Path(directory))[1]["meta"]
-    return _collective_latest(Path(directory), comm)[1]["meta"]
+    return open_checkpoint(directory, comm).meta
 
 
-def _collective_latest(directory: Path, comm: MPI.Comm) -> tuple[Path, dict]:
-    """The newest complete checkpoint chosen by rank 0, on every rank; same error everywhere."""
-    found = None
-    if comm.rank == 0:
-        try:
-            found = _latest(directory)
-        except CheckpointError as exc:
-            found = str(exc)
-    found = comm.bcast(found, root=0)
-    if isinstance(found, str):
-        raise CheckpointError(found)
-    return found
+def open_checkpoint(directory: str | Path, comm: MPI.Comm) -> Checkpoint:
+    """The newest complete, verified checkpoint in ``directory``, chosen by rank 0 (a damaged
+    newer one is skipped with a warning); every rank gets the same one or the same error.
+
+    Raises:
+        CheckpointError: if ``directory`` holds no complete checkpoint.
+    """
+    return Checkpoint(*on_root(comm, lambda: _latest(Path(directory)), errors=(CheckpointError,)))
 
 
 def _match_file(file: Path, name: str, coords: NDArray, tol: float, values: NDArray,
@@ -262,8 +302,8 @@ def _match_file(file: Path, name: str, coords: NDArray, tol: float, values: NDAr
             best[rows[better]] = gap[better]
 
 
-def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: NDArray,
-                    rtol: float = 1e-8, hints: NDArray | None = None) -> NDArray:
+def load_checkpoint(source: str | Path | Checkpoint, comm: MPI.Comm, name: str,
+                    coords: NDArray, rtol: float = 1e-8, hints: NDArray | None = None) -> NDArray:
     """Values of field ``name`` of the newest complete checkpoint at this rank's ``coords``.
 
     Collective. Every rank reads every rank file (one at a time) and takes, for each of its
@@ -271,7 +311,9 @@ def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: ND
     the ranks and partition of the run that wrote the checkpoint do not matter.
 
     Args:
-        directory: as given to :func:`save_checkpoint`.
+        source: the folder given to :func:`save_checkpoint` (its newest complete checkpoint
+            is read), or a Checkpoint from :func:`open_checkpoint` (read several fields of
+            one checkpoint without verifying it again).
         comm: communicator of the reading run.
         name: field name.
         coords: (m, gdim) coordinates of this rank's points.
@@ -286,7 +328,7 @@ def load_checkpoint(directory: str | Path, comm: MPI.Comm, name: str, coords: ND
         CheckpointError: on every rank, if there is no complete checkpoint, no such field,
             or some point (on any rank) has no stored point or more than one within tolerance.
     """
-    folder, info = _collective_latest(Path(directory), comm)
+    folder, info = source if isinstance(source, Checkpoint) else open_checkpoint(source, comm)
     field = info["fields"].get(name)
     if field is None:
         raise CheckpointError(f"{folder}: no field {name!r}; it has {sorted(info['fields'])}")

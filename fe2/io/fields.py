@@ -13,6 +13,8 @@ import numpy as np
 from mpi4py import MPI
 from numpy.typing import NDArray
 
+from fe2.core.collective import on_root
+
 __all__ = ["FieldWriter", "XdmfSeries", "nodal_space", "read_xdmf"]
 
 
@@ -46,9 +48,7 @@ class FieldWriter:
         self.path, self.mesh, self.comm = Path(path), mesh, comm
         if self.path.suffix != ".xdmf":
             raise ValueError(f"{self.path}: a FieldWriter file must end in .xdmf")
-        if comm.rank == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        comm.barrier()
+        on_root(comm, lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         with io.XDMFFile(comm, self.path, "w") as xdmf:
             xdmf.write_mesh(mesh)
         self.times: list[float] = []

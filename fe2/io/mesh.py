@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 from mpi4py import MPI
 
+from fe2.core.errors import InputError
+
 __all__ = [
     "MeshData", "MeshError", "PhysicalGroup", "PERIODIC_SIDE_PAIRS", "boundary_nodes",
     "load_mesh", "periodic_mismatch", "side_centroid",
@@ -24,7 +26,7 @@ __all__ = [
 PERIODIC_SIDE_PAIRS = (("left", "right"), ("bottom", "top"), ("back", "front"))
 
 
-class MeshError(ValueError):
+class MeshError(InputError, ValueError):
     """A mesh file is missing, unreadable, or lacks what the caller needs."""
 
 

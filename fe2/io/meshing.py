@@ -2,12 +2,15 @@
 
 Each file is meshed in its own worker process: gmsh keeps global state, and a crash or a hang
 in one geometry must not affect the others. A ``<name>.msh.json`` record beside each output
-keeps the options it was made with and its statistics, so an output that is newer than its
-source and was made with the same options is reused instead of re-meshed.
+keeps the absolute path of its source, a hash of the source text and the options, and its
+statistics: an output is reused instead of re-meshed only if it is newer than its source and
+was made from the same file with the same text and options (two sources of one name never
+take each other's mesh).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -21,8 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # mpi4py is not imported at run time: spawned gmsh workers must not init MPI
     from mpi4py import MPI
 
-__all__ = ["MeshOptions", "MeshReport", "mesh_file", "mesh_files", "mesh_target", "parse_parameter",
-           "prepare_mesh"]
+__all__ = ["MeshOptions", "MeshReport", "check_collisions", "mesh_file", "mesh_files",
+           "mesh_target", "parse_parameter", "prepare_mesh"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,8 +109,17 @@ def _record_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
+def _source_key(source: Path, options: MeshOptions) -> dict[str, str]:
+    """What identifies the mesh of ``source``: its absolute path and a hash of its text and
+    the options."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(json.dumps(asdict(options), sort_keys=True).encode())
+    return {"source": str(source.resolve()), "sha256": digest.hexdigest()}
+
+
 def _up_to_date(source: Path, output: Path, options: MeshOptions) -> MeshReport | None:
-    """The stored report if ``output`` is newer than ``source`` and made with ``options``."""
+    """The stored report if ``output`` is newer than ``source`` and was made from this source
+    file, with this text and ``options``."""
     record = _record_path(output)
     if not (output.exists() and record.exists()):
         return None
@@ -115,13 +127,13 @@ def _up_to_date(source: Path, output: Path, options: MeshOptions) -> MeshReport 
         return None
     try:
         stored = json.loads(record.read_text())
-    except (OSError, json.JSONDecodeError):
+        if stored.get("key") != _source_key(source, options):
+            return None
+        report = stored["report"]
+        report.update(status="up to date", seconds=0.0, groups=tuple(report["groups"]))
+        return MeshReport(**report)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if stored.get("options") != json.loads(json.dumps(asdict(options))):
-        return None
-    report = stored["report"]
-    report.update(status="up to date", seconds=0.0, groups=tuple(report["groups"]))
-    return MeshReport(**report)
 
 
 def mesh_file(source: Path, out_dir: Path | None, options: MeshOptions,
@@ -147,7 +159,8 @@ def mesh_file(source: Path, out_dir: Path | None, options: MeshOptions,
     if options.xdmf:
         _write_xdmf(output)
     _record_path(output).write_text(json.dumps(
-        {"options": asdict(options), "report": asdict(report)}, indent=1))
+        {"key": _source_key(source, options), "options": asdict(options),
+         "report": asdict(report)}, indent=1))
     return report
 
 
@@ -244,8 +257,14 @@ def _write_xdmf(output: Path) -> None:
 def mesh_files(sources: Iterable[Path], out_dir: Path | None, options: MeshOptions,
                jobs: int = 1, force: bool = False,
                on_done: Callable[[MeshReport], None] | None = None) -> list[MeshReport]:
-    """Mesh many files in ``jobs`` parallel processes; reports come back in input order."""
+    """Mesh many files in ``jobs`` parallel processes; reports come back in input order.
+
+    Raises:
+        ValueError: if two different sources would write the same ``.msh`` (same name into one
+            ``out_dir``), before anything is meshed.
+    """
     sources = [Path(s) for s in sources]
+    check_collisions(sources, out_dir)
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold MPI
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context,
                              max_tasks_per_child=1) as pool:
@@ -263,13 +282,28 @@ def mesh_files(sources: Iterable[Path], out_dir: Path | None, options: MeshOptio
     return reports
 
 
+def check_collisions(sources: Sequence[Path], out_dir: Path | None) -> None:
+    """ValueError naming the files if two different sources have the same output."""
+    first: dict[Path, Path] = {}
+    clashes = []
+    for source in sources:
+        output = output_path(source, out_dir).resolve()
+        other = first.setdefault(output, source)
+        if other.resolve() != source.resolve():
+            clashes.append(f"{other} and {source} both mesh into {output}")
+    if clashes:
+        raise ValueError("; ".join(clashes) + " (rename one or mesh them into different "
+                                              "--out folders)")
+
+
 def mesh_target(source) -> tuple[Path, MeshOptions | None]:
     """The ``.msh`` a config's mesh source uses and, for a ``.geo``, the MeshOptions to make it.
 
     ``source`` has ``mesh`` (a .geo or .msh path), ``mesh_order``, ``size_factor``,
     ``parameters`` and ``mesh_dir`` (e.g. fe2.app.case.RVESettings). A ``.geo`` is meshed into
-    ``mesh_dir`` if given, else into ``build/meshes`` of this
-    repository for its own ``.geo`` files, else into ``build/meshes`` beside the ``.geo``.
+    ``mesh_dir`` if given, else into ``build/meshes`` of this repository for the shipped
+    ``meshes/*.geo``, else into ``build/meshes`` beside the ``.geo`` (a case folder's own
+    geometry never shares a folder with another one of the same name).
     Non-default options get their own sub-folder (e.g. ``order2_R0.3``) so that cases with
     different options never overwrite each other's mesh.
     """
@@ -279,7 +313,7 @@ def mesh_target(source) -> tuple[Path, MeshOptions | None]:
     options = MeshOptions(rve.mesh_order, rve.size_factor, rve.parameters)
     if rve.mesh_dir is not None:
         out = rve.mesh_dir
-    elif rve.mesh.is_relative_to(REPO) and (REPO / "pyproject.toml").is_file():
+    elif rve.mesh.is_relative_to(REPO / "meshes") and (REPO / "pyproject.toml").is_file():
         out = REPO / "build" / "meshes"
     else:
         out = rve.mesh.parent / "build" / "meshes"
@@ -298,19 +332,21 @@ def prepare_mesh(source, config: Path, comm: MPI.Comm) -> Path:
     Raises:
         MeshError: on every rank, with Gmsh's message, if meshing failed.
     """
+    from fe2.core.collective import on_root
     from fe2.io.mesh import MeshError
 
     target, options = mesh_target(source)
     if options is None:
         return target
-    error = None
-    if comm.rank == 0:
+
+    def make() -> None:
         try:
             report = mesh_files([source.mesh], target.parent, options)[0]
             error = None if report.ok else report.error
-        except Exception as failure:  # every rank must learn it, or the others hang in bcast
+        except Exception as failure:  # every rank must learn it, or the others wait forever
             error = f"{type(failure).__name__}: {failure}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise MeshError(f"{config}: meshing {source.mesh.name} failed: {error}")
+        if error is not None:
+            raise MeshError(f"{config}: meshing {source.mesh.name} failed: {error}")
+
+    on_root(comm, make, errors=(MeshError,))
     return target

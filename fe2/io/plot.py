@@ -187,6 +187,8 @@ def plot_macro_field(mesh, values: np.ndarray, displacement, path: str | Path, t
     Raises:
         ValueError: on every rank, if any rank's input is wrong or drawing fails on rank 0.
     """
+    from fe2.core.collective import first_failure, on_root  # MPI only where it is needed
+
     comm = mesh.comm
     n_cells = mesh.topology.index_map(mesh.topology.dim).size_local
     values = np.asarray(values, dtype=np.float64)
@@ -197,18 +199,18 @@ def plot_macro_field(mesh, values: np.ndarray, displacement, path: str | Path, t
         local, error = (*_local_vtk(mesh, displacement), values), None
     except Exception as exc:  # reported to every rank below
         local, error = None, f"{type(exc).__name__}: {exc}"
-    errors = [e for e in comm.allgather(error) if e]
-    if errors:
-        raise ValueError(f"plot_macro_field: {errors[0]}")
+    failure = first_failure(comm, error)
+    if failure is not None:
+        raise ValueError(f"plot_macro_field: {failure}")
     parts = comm.gather(local, root=0)
-    if comm.rank == 0:
+
+    def draw() -> None:
         try:
             _draw_macro(parts, mesh.topology.dim, path, title, scale, size)
-        except Exception as exc:  # reported to every rank below
-            error = f"drawing {path} failed: {type(exc).__name__}: {exc}"
-    error = comm.bcast(error, root=0)
-    if error:
-        raise ValueError(error)
+        except Exception as exc:  # VTK and pyvista raise many kinds: one for every rank
+            raise ValueError(f"drawing {path} failed: {type(exc).__name__}: {exc}") from None
+
+    on_root(comm, draw)
 
 
 def _draw_macro(parts: list, tdim: int, path, title: str, scale: float, size) -> None:
