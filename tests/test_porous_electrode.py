@@ -17,7 +17,7 @@ STEADY, DISCHARGE, FE2 = (CASES / f"electrolyte_{name}.toml"
                           for name in ("steady", "discharge", "fe2"))
 FARADAY = 96485.33212
 # electrolyte_steady.toml: I [A/m²], D [m²/s], t⁺, c(0) [mol/m³], L [m] and ε per region.
-I, D, T_PLUS, C0 = 30.0, 3e-10, 0.2594, 1000.0
+CURRENT, D, T_PLUS, C0 = 30.0, 3e-10, 0.2594, 1000.0
 L_N, L_S, L_P = 100e-6, 25e-6, 100e-6
 EPS_N, EPS_S, EPS_P = 0.3, 0.47, 0.335
 
@@ -30,7 +30,7 @@ def steady_profile(x: np.ndarray) -> np.ndarray:
         c = c(L_n) − ν (x − L_n)/D_s                             L_n ≤ x ≤ L_n + L_s
         c = c(L_n + L_s) − ν (ξ − ξ²/(2 L_p))/D_p,  ξ = x − L_n − L_s
     and the drop c(0) − c(L) is ν [L_n/(2D_n) + L_s/D_s + L_p/(2D_p)] (DESIGN §6)."""
-    nu = (1 - T_PLUS) * I / FARADAY
+    nu = (1 - T_PLUS) * CURRENT / FARADAY
     D_n, D_s, D_p = (D * eps ** 1.5 for eps in (EPS_N, EPS_S, EPS_P))
     c1 = C0 - nu * L_N / (2 * D_n)
     c2 = c1 - nu * L_S / D_s
@@ -41,7 +41,8 @@ def steady_profile(x: np.ndarray) -> np.ndarray:
 
 
 def analytic_drop() -> float:
-    return float(steady_profile(np.array([0.0]))[0] - steady_profile(np.array([L_N + L_S + L_P]))[0])
+    ends = steady_profile(np.array([0.0, L_N + L_S + L_P]))
+    return float(ends[0] - ends[1])
 
 
 def test_steady_state_reproduces_the_analytic_drop_and_profile(shared_tmp):
