@@ -10,7 +10,8 @@ A linear micro model is homogenized once: its constant tangent is applied to eve
 dense product, and no micro problem is solved.
 
 A batch micro model (fe2.core.micro.BatchMicroModel, e.g. a history variable of a single-scale
-law) answers all points of a rank in one vectorized call.
+law, or a nonlinear RVE on one rank) answers all points a rank solves in one vectorized call,
+also after balancing; its measured time is split over the points by their micro iterations.
 
 A micro model distributed over a group of ranks (fe2.rve.group.GroupedRVE, for RVEs too large
 for one rank) solves the points of all ranks of its group together, one after the other; each
@@ -32,6 +33,7 @@ from fe2.core.collective import first_failure
 from fe2.core.definition import StepContext
 from fe2.core.micro import (
     BatchMicroModel,
+    BatchSolveError,
     GroupMicroModel,
     MicroModel,
     MicroSolveError,
@@ -117,17 +119,12 @@ class Dispatcher:
         if model.is_linear:
             tangent = np.broadcast_to(model.tangent, (len(strains), *model.tangent.shape))
             return Evaluation(strains @ model.tangent.T, tangent, states, True, "")
-        if isinstance(model, BatchMicroModel):
-            result = _solve_batch(model, strains, states, step)
-            message = first_failure(self.comm, result.message or None) or ""
-            return Evaluation(result.stress, result.tangent, result.states, not message,
-                              message, result.stats)
         plan = self._plan(len(strains)) if self.balance else None
         if isinstance(model, GroupMicroModel):
             result = _solve_group(model, strains, states, step)
             stats = result.stats
         elif plan is None:
-            result = _solve_points(model, strains, states, step)
+            result = _solve_local(model, strains, states, step)
             stats = result.stats
         else:
             result, stats = self._solve_balanced(plan, strains, states, step)
@@ -149,7 +146,7 @@ class Dispatcher:
         incoming = comm.alltoall([(strains[i], states[i]) for i in outgoing])
         work_strains = np.concatenate([s for s, _ in incoming])
         work_states = np.concatenate([s for _, s in incoming])
-        solved = _solve_points(self.model, work_strains, work_states, step)
+        solved = _solve_local(self.model, work_strains, work_states, step)
         bounds = np.cumsum([0] + [len(s) for s, _ in incoming])
         replies = comm.alltoall([solved.slice(a, b) for a, b in zip(bounds[:-1], bounds[1:],
                                                                            strict=True)])
@@ -216,20 +213,39 @@ def _solve_points(model: MicroModel, strains: NDArray, states: NDArray,
     return result
 
 
+def _solve_local(model: MicroModel, strains: NDArray, states: NDArray,
+                 step: StepContext | None) -> _PointResults:
+    """This rank's points: in one batch if the model can, else one after the other."""
+    if isinstance(model, BatchMicroModel) and getattr(model, "batched", True):
+        return _solve_batch(model, strains, states, step)
+    return _solve_points(model, strains, states, step)
+
+
 def _solve_batch(model: BatchMicroModel, strains: NDArray, states: NDArray,
                  step: StepContext | None) -> _PointResults:
-    """Every point in one vectorized call (a pointwise law needs no per-point Python)."""
+    """Every point in one vectorized call (no per-point Python for a pointwise law)."""
     result = _PointResults.empty(model, len(strains), states.shape[1])
     start = time.perf_counter()
+    iterations = np.zeros(len(strains), dtype=int)
     try:
         stress, tangent, new_states = model.solve_batch(strains, states, step)
         check_finite(stress, tangent)
+    except BatchSolveError as error:  # as _solve_points: the points before the failure count
+        strain = strains[error.index]
+        result.message = f"micro solve failed at strain {np.array2string(strain)}: {error}"
+        result.stats.solves = error.index
+        iterations[: error.index] = error.iterations
     except MicroSolveError as error:
         result.message = f"micro batch solve failed: {error}"
     else:
         result.stress, result.tangent, result.states = stress, tangent, new_states
         result.stats.solves = len(strains)
-    result.stats.micro_time = time.perf_counter() - start
+        iterations[:] = getattr(model, "batch_iterations", iterations)
+    elapsed = time.perf_counter() - start
+    result.iterations = iterations
+    result.costs = elapsed * (iterations + 1) / max(int(np.sum(iterations + 1)), 1)
+    result.stats.micro_time = elapsed
+    result.stats.micro_iterations = int(iterations.sum())
     return result
 
 

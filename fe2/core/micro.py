@@ -14,12 +14,23 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BatchMicroModel", "GroupMicroModel", "HomogenizedModel", "LinearMicroModel",
-           "MicroModel", "MicroSolveError", "check_finite"]
+__all__ = ["BatchMicroModel", "BatchSolveError", "GroupMicroModel", "HomogenizedModel",
+           "LinearMicroModel", "MicroModel", "MicroSolveError", "check_finite"]
 
 
 class MicroSolveError(RuntimeError):
     """A micro solve did not converge or returned non-finite numbers; the macro step is cut."""
+
+
+class BatchSolveError(MicroSolveError):
+    """A point of a ``solve_batch`` failed. ``index`` is the first failing point in batch
+    order and ``iterations`` the micro Newton iterations of the points before it (they
+    converged), as a loop of ``solve`` that stops at the first failure would have found."""
+
+    def __init__(self, index: int, message: str, iterations: NDArray) -> None:
+        super().__init__(message)
+        self.index = index
+        self.iterations = np.asarray(iterations, dtype=int)
 
 
 @runtime_checkable
@@ -60,7 +71,15 @@ class LinearMicroModel(MicroModel, Protocol):
 
 @runtime_checkable
 class BatchMicroModel(MicroModel, Protocol):
-    """A micro model that answers many points in one vectorized call (pointwise laws)."""
+    """A micro model that answers many points in one vectorized call (pointwise laws, or an
+    RVE whose points share one mesh and its operators).
+
+    Optional: ``batched`` (False: the dispatcher solves point by point with ``solve``, e.g.
+    to compare), ``batch_iterations`` (micro Newton iterations per point of the last
+    ``solve_batch``; the dispatcher counts them and splits the measured time over the points
+    in proportion to iterations + 1, the cost used for load balancing). A failure may raise
+    BatchSolveError to name the first failing point.
+    """
 
     def solve_batch(self, strains: NDArray, states: NDArray,
                     step=None) -> tuple[NDArray, NDArray, NDArray]:

@@ -40,7 +40,12 @@ def von_mises(stress: NDArray) -> NDArray:
 
 @runtime_checkable
 class PointLaw(Protocol):
-    """A material law evaluated at n points at once (3D Mandel notation)."""
+    """A material law evaluated at n points at once (3D Mandel notation).
+
+    ``update`` of most laws takes any number of points (the points of many RVEs stacked); a
+    law whose ``update`` only takes the points of the cells it was bound to sets
+    ``fixed_rows = True`` (the batched RVE Newton then calls it once per RVE).
+    """
 
     n_history: int  # history variables per point
     is_linear: bool  # constant tangent and no history
@@ -167,6 +172,7 @@ class UFLEnergyLaw:
     """
 
     is_linear = False
+    fixed_rows = True  # update takes exactly the points of the bound cells
 
     def __init__(self, energy: Callable, n_history: int = 0) -> None:
         if not callable(energy):

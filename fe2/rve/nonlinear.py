@@ -81,6 +81,8 @@ class NonlinearRVE:
             force at the same iterate: at equilibrium r holds only the boundary tractions of the
             stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
         max_iterations: Newton updates allowed per solve before MicroSolveError.
+        batch: let the dispatcher solve many points at once with ``solve_batch``
+            (fe2.rve.batch; only on one rank). False keeps one ``solve`` per point.
 
     The state is ``[w (ndofs) | one history block per law object]``: the blocks follow the
     first appearance of each law in ``laws``, and a law object given to several phases is bound
@@ -93,7 +95,8 @@ class NonlinearRVE:
     """
 
     def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
-                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25):
+                 degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
+                 batch: bool = True):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
         gdim = data.mesh.geometry.dim
@@ -114,6 +117,9 @@ class NonlinearRVE:
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self._build(data)
+        self.batched = batch and self.comm.size == 1
+        self.batch_iterations = np.zeros(0, dtype=int)
+        self._batch = None  # fe2.rve.batch.BatchNewton, built at the first solve_batch
         self.setup_time = time.perf_counter() - start
 
     # ------------------------------------------------------------------ setup
@@ -350,6 +356,30 @@ class NonlinearRVE:
         self.counts["solves"] += 1
         return stress, tangent, new_state
 
+    def solve_batch(self, strains: NDArray, states: NDArray,
+                    step=None) -> tuple[NDArray, NDArray, NDArray]:
+        """Stress (m, n), tangent (m, n, n) and new states (m, state_size) of m points, solved
+        together (fe2.rve.batch); the same numbers as m calls of ``solve``.
+        ``batch_iterations`` holds each point's Newton updates.
+
+        Raises:
+            fe2.core.micro.BatchSolveError: at the first failing point in order, with the
+                message ``solve`` would give.
+        """
+        from fe2.rve.batch import BatchNewton
+
+        strains = np.asarray(strains, dtype=float)
+        states = np.asarray(states, dtype=float)
+        if strains.shape[1:] != (self.n_strain,) or states.shape != (len(strains),
+                                                                      self.state_size):
+            raise ValueError(f"expected strains (m, {self.n_strain}) and states "
+                             f"(m, {self.state_size}), got {strains.shape} and {states.shape}")
+        if self._batch is None:
+            self._batch = BatchNewton(self)
+        result = self._batch.solve(strains, states)
+        self.batch_iterations = result.iterations
+        return result.stress, result.tangent, result.states
+
     def _clock(self, key: str, action):
         start = time.perf_counter()
         out = action()
@@ -387,6 +417,41 @@ class NonlinearRVE:
         check_finite(sigma, C, comm=self.comm)  # on every rank of the group
         self.timings["laws"] += time.perf_counter() - start
         return sigma, C, new_histories
+
+    def _evaluate_batch(self, strains: NDArray, histories: list[NDArray]):
+        """``_evaluate`` for m points at once: strains (m, n_points, n), histories per law
+        (m, n_points_of_law, n_history) → stress, tangent, new histories (same layouts) and
+        which points are finite (m,). Laws with ``fixed_rows`` (bound to the cells' points,
+        e.g. UFLEnergyLaw) are called point after point, the others once for all points."""
+        start = time.perf_counter()
+        m, n = len(strains), self.n_strain
+        sigma = np.empty((m, self.n_points, n))
+        C = np.empty((m, self.n_points, n, n))
+        new_histories = []
+        plane = self.model == "plane_strain"
+        for group, history in zip(self.groups, histories, strict=True):
+            rows, nh = group.rows, group.law.n_history
+            local = strains[:, rows].reshape(-1, n)
+            if plane:
+                local = np.zeros((len(local), 6))
+                local[:, PLANE_STRAIN_COMPONENTS] = strains[:, rows].reshape(-1, n)
+            flat_history = history.reshape(m * len(rows), nh)
+            if getattr(group.law, "fixed_rows", False):
+                parts = [group.law.update(local[k * len(rows):(k + 1) * len(rows)],
+                                          flat_history[k * len(rows):(k + 1) * len(rows)])
+                         for k in range(m)]
+                s, c, new = (np.concatenate(p) for p in zip(*parts, strict=True))
+            else:
+                s, c, new = group.law.update(local, flat_history)
+            new_histories.append(np.asarray(new).reshape(m, len(rows), nh))
+            if plane:
+                s = s[:, PLANE_STRAIN_COMPONENTS]
+                c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
+            sigma[:, rows] = s.reshape(m, len(rows), n)
+            C[:, rows] = c.reshape(m, len(rows), n, n)
+        finite = (np.isfinite(sigma).all(axis=(1, 2)) & np.isfinite(C).all(axis=(1, 2, 3)))
+        self.timings["laws"] += time.perf_counter() - start
+        return sigma, C, new_histories, finite
 
     def _residual(self, sigma: NDArray) -> tuple[NDArray, float]:
         """The reduced residual Pᵀ G σ (pinned dof zeroed) and ‖G σ‖ (convergence scale)."""
@@ -444,6 +509,8 @@ class NonlinearRVE:
     def destroy(self) -> None:
         """Free the PETSc objects (matrices, vectors, solver)."""
         self.solver.destroy()
+        if self._batch is not None:
+            self._batch.destroy()
         for obj in (self.P, self._x, self._y):
             obj.destroy()
 

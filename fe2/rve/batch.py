@@ -1,0 +1,356 @@
+"""Batched micro Newton for a periodic NonlinearRVE on one rank: many macro points at once.
+
+All points of a rank share one mesh, one sparsity pattern and one set of operators, so the
+per-point dolfinx and dolfinx_mpc calls of ``NonlinearRVE.solve`` are replaced by arithmetic on
+arrays of points:
+
+- the laws are evaluated for all micro points of all active macro points in one call;
+- the reduced Jacobian ``K = Pᵀ G diag(C_q / w_q) Gᵀ P`` (pinned row and column replaced by the
+  identity) is linear in the tangents C_q, so its nonzero values for a whole batch are one
+  sparse product ``M @ C`` with ``M`` (nonzeros × point tangent entries) built once;
+- every point's matrix is refactorized numerically by PETSc's own sparse LU, the symbolic
+  analysis (ordering, fill pattern) done once for the shared pattern and reused;
+- convergence is checked per point; converged points leave the batch and get their consistent
+  tangent by static condensation with the factorization of their converged Jacobian.
+
+The arithmetic is the per-point path's (same operators G, P, w_q and quadrature), so results
+agree to round-off and iteration counts are equal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+from mpi4py import MPI
+from numpy.typing import NDArray
+
+from fe2.core.micro import BatchSolveError, MicroSolveError
+from fe2.rve.linear import periodic_expansion
+
+__all__ = ["BatchNewton", "BatchResult", "JacobianPattern", "PointLU"]
+
+# The working memory one chunk of points may take (tangents, Jacobian values, states) [bytes].
+CHUNK_BYTES = 256 * 2**20
+
+
+class JacobianPattern:
+    """The reduced periodic Jacobian's CSR pattern and its values as a linear map of tangents.
+
+    Args:
+        G: (ndofs × n_points·n) operator of ∫ τ · s(v) dx (fe2.rve.nonlinear.NonlinearRVE.G).
+        P: (ndofs × ndofs) periodic expansion w = P x (slave columns empty).
+        weights: quadrature weights w_q (n_points,).
+        pin: the pinned dofs (w = 0 there).
+        n: strain components per point.
+    """
+
+    def __init__(self, G: scipy.sparse.csr_matrix, P: scipy.sparse.csr_matrix,
+                 weights: NDArray, pin: NDArray, n: int) -> None:
+        ndofs, n_points = G.shape[0], len(weights)
+        A = (P.T @ G).tocsr()  # reduced rows of the strain operator
+        keep = np.ones(ndofs)
+        keep[pin] = 0.0
+        A = (scipy.sparse.diags(keep) @ A).tocsc()
+        A.eliminate_zeros()
+        A.sort_indices()
+        # Per point: the reduced dofs of its cell (padded) and the dense block A_q (k × n).
+        T = A.T.tocoo()  # rows (q, i), columns dofs
+        point, component = T.row // n, T.row % n
+        keys, position = np.unique(point.astype(np.int64) * ndofs + T.col, return_inverse=True)
+        starts = np.searchsorted(keys // ndofs, np.arange(n_points + 1))
+        k = int(np.diff(starts).max())
+        slot = position - starts[point]
+        dofs = np.full((n_points, k), -1, dtype=np.int64)
+        dofs[keys // ndofs, np.arange(len(keys)) - starts[keys // ndofs]] = keys % ndofs
+        block = np.zeros((n_points, k, n))
+        block[point, slot, component] = T.data
+        # M[(a, b), (q, i, j)] = A_q[a, i] A_q[b, j] / w_q for the dofs a, b of point q.
+        value = (block[:, :, None, :, None] * block[:, None, :, None, :]
+                 / weights[:, None, None, None, None])
+        q = np.arange(n_points)[:, None, None, None, None]
+        i = np.arange(n)[None, None, None, :, None]
+        j = np.arange(n)[None, None, None, None, :]
+        column = np.broadcast_to(q * n * n + i * n + j, value.shape).ravel()
+        rows = np.broadcast_to(dofs[:, :, None, None, None], value.shape).ravel()
+        cols = np.broadcast_to(dofs[:, None, :, None, None], value.shape).ravel()
+        used = (rows >= 0) & (cols >= 0)
+        entry = rows[used] * ndofs + cols[used]
+        # Rows without a reduced equation (slaves, the pin) carry a 1 on the diagonal.
+        free = np.setdiff1d(np.arange(ndofs), np.unique(rows[used]))
+        entries, index = np.unique(np.concatenate([entry, free * ndofs + free]),
+                                   return_inverse=True)
+        self.ndofs, self.nnz = ndofs, len(entries)
+        self.indptr = np.searchsorted(entries // ndofs, np.arange(ndofs + 1)).astype(np.int32)
+        self.indices = (entries % ndofs).astype(np.int32)
+        self.M = scipy.sparse.csr_matrix(
+            (value.ravel()[used], (index[: len(entry)], column[used])),
+            shape=(self.nnz, n_points * n * n))
+        self.identity = np.zeros(self.nnz)
+        self.identity[index[len(entry):]] = 1.0
+
+    def values(self, C: NDArray) -> NDArray:
+        """Nonzero values (m, nnz) of the reduced Jacobians of m points with tangents C
+        (m, n_points, n, n)."""
+        flat = C.reshape(len(C), self.M.shape[1])
+        return (self.M @ flat.T).T + self.identity
+
+
+class PointLU:
+    """One point's reduced Jacobian at a time: PETSc's sparse LU, symbolic analysis reused.
+
+    The factorization is numeric only after the first one (same nonzero pattern); a point
+    whose tangents equal those of the last factorization reuses it.
+    """
+
+    def __init__(self, pattern: JacobianPattern) -> None:
+        from petsc4py import PETSc
+
+        self.pattern = pattern
+        self.A = PETSc.Mat().createAIJ(
+            (pattern.ndofs, pattern.ndofs), comm=MPI.COMM_SELF,
+            csr=(pattern.indptr, pattern.indices, pattern.identity))
+        self.A.assemble()
+        self.ksp = PETSc.KSP().create(MPI.COMM_SELF)
+        self.ksp.setOperators(self.A)
+        self.ksp.setType("preonly")
+        pc = self.ksp.getPC()
+        pc.setType("lu")
+        pc.setFactorSolverType("petsc")
+        pc.setFactorOrdering("nd")
+        self.x, self.b = self.A.createVecs()
+        self._factored: NDArray | None = None
+        self.factorizations = 0
+
+    def factorize(self, C: NDArray, values: NDArray | None = None) -> None:
+        """Factorize the Jacobian of tangents C (n_points, n, n) (values: its nonzeros, if
+        already computed), unless C is that of the last factorization."""
+        from petsc4py import PETSc
+
+        if self._factored is not None and np.array_equal(C, self._factored):
+            return
+        if values is None:
+            values = self.pattern.values(C[None])[0]
+        self._factored = None
+        self.A.setValuesCSR(self.pattern.indptr, self.pattern.indices, values)
+        self.A.assemble()
+        try:
+            self.ksp.getPC().setUp()
+        except PETSc.Error as error:
+            raise MicroSolveError(f"micro Jacobian factorization failed: {error}") from error
+        self._factored = C.copy()
+        self.factorizations += 1
+
+    def solve(self, rhs: NDArray) -> NDArray:
+        """K⁻¹ rhs for the last factorized K; rhs (ndofs,) or (ndofs, k)."""
+        columns = rhs.reshape(self.pattern.ndofs, -1)
+        out = np.empty_like(columns)
+        for k in range(columns.shape[1]):
+            self.b.array[:] = columns[:, k]
+            self.ksp.solve(self.b, self.x)
+            if self.ksp.getConvergedReason() < 0:
+                raise MicroSolveError("RVE linear solve failed (PETSc reason "
+                                      f"{self.ksp.getConvergedReason()})")
+            out[:, k] = self.x.array
+        return out.reshape(rhs.shape)
+
+    def destroy(self) -> None:
+        for obj in (self.ksp, self.A, self.x, self.b):
+            obj.destroy()
+
+
+@dataclass
+class BatchResult:
+    """Stress (m, n), tangent (m, n, n), new states (m, size), Newton updates per point."""
+
+    stress: NDArray
+    tangent: NDArray
+    states: NDArray
+    iterations: NDArray
+
+
+class BatchNewton:
+    """The micro Newton of many points of one NonlinearRVE (on MPI.COMM_SELF) together."""
+
+    def __init__(self, rve) -> None:
+        if rve.comm.size != 1:
+            raise ValueError("the batched micro Newton needs an RVE on one rank")
+        self.rve = rve
+        self.P = periodic_expansion(rve.solver.mpc, rve.V).tocsr()
+        self.PT = self.P.T.tocsr()
+        self.G, self.GT = rve.G, rve.G.T.tocsr()
+        self.pattern = JacobianPattern(rve.G, self.P, rve.weights, rve.pin, rve.n_strain)
+        self.lu = PointLU(self.pattern)
+
+    def chunk_size(self) -> int:
+        """Points per chunk so that one chunk's working arrays fit in CHUNK_BYTES."""
+        rve = self.rve
+        per_point = 8 * (3 * rve.n_points * rve.n_strain ** 2 + self.pattern.nnz
+                         + 4 * rve.state_size)
+        return max(1, CHUNK_BYTES // per_point)
+
+    def solve(self, strains: NDArray, states: NDArray) -> BatchResult:
+        """Every point in order, chunk after chunk.
+
+        Raises:
+            BatchSolveError: at the first failing point (later chunks are not solved).
+        """
+        m, size = len(strains), self.chunk_size()
+        result = BatchResult(np.empty((m, self.rve.n_strain)),
+                             np.empty((m, self.rve.n_strain, self.rve.n_strain)),
+                             np.empty_like(states), np.zeros(m, dtype=int))
+        for start in range(0, m, size):
+            part = slice(start, min(start + size, m))
+            try:
+                stress, tangent, new, its = self._chunk(strains[part], states[part])
+            except BatchSolveError as error:
+                raise BatchSolveError(start + error.index, str(error), np.concatenate(
+                    [result.iterations[:start], error.iterations])) from None
+            result.stress[part], result.tangent[part] = stress, tangent
+            result.states[part], result.iterations[part] = new, its
+        return result
+
+    # ------------------------------------------------------------------ one chunk
+    def _chunk(self, macro: NDArray, states: NDArray):
+        rve = self.rve
+        m, n, ndofs = len(macro), rve.n_strain, rve.ndofs
+        w = states[:, :ndofs].copy()
+        histories = self._histories(states)
+        stress, tangent = np.empty((m, n)), np.empty((m, n, n))
+        new_states = np.empty_like(states)
+        iterations = np.zeros(m, dtype=int)
+        active = np.arange(m)
+        failures: dict[int, str] = {}
+        tiny = np.finfo(float).tiny
+        for iteration in range(rve.max_iterations + 1):
+            if len(active) == 0:
+                break
+            strain = self._point_strains(macro[active], w[active])
+            sigma, C, new_h, finite = rve._evaluate_batch(
+                strain, [h[active] for h in histories])
+            start = time.perf_counter()
+            full = self.G @ sigma.reshape(len(active), -1).T  # (ndofs, active)
+            scale = np.sqrt(np.einsum("ij,ij->j", full, full))
+            reduced = self.PT @ full
+            reduced[rve.pin] = 0.0
+            norm = np.sqrt(np.einsum("ij,ij->j", reduced, reduced))
+            rve.timings["residual"] += time.perf_counter() - start
+            for k in np.flatnonzero(~finite):
+                failures[active[k]] = "micro result is not finite (NaN or inf)"
+            bad = finite & ~np.isfinite(norm)
+            for k in np.flatnonzero(bad):
+                failures[active[k]] = "micro Newton residual is not finite"
+            ok = finite & ~bad
+            done = ok & (norm <= rve.rtol * np.maximum(scale, tiny))
+            for k in np.flatnonzero(done):
+                iterations[active[k]] = iteration
+            self._finish(active[done], C[done], sigma[done], w, new_h, done, stress, tangent,
+                         new_states, failures)
+            todo = np.flatnonzero(ok & ~done)
+            if iteration == rve.max_iterations:
+                for k in todo:
+                    failures[active[k]] = (
+                        f"micro Newton did not converge in {rve.max_iterations} iterations "
+                        f"(residual {norm[k]:.3e}, tolerance {rve.rtol * scale[k]:.3e})")
+                todo = todo[:0]
+            todo = self._update(active, todo, C, reduced, w, failures)
+            active = active[todo]
+            if failures:  # points after the first failure need not be solved
+                active = active[active < min(failures)]
+        if failures:
+            first = min(failures)
+            raise BatchSolveError(first, failures[first], iterations[:first])
+        rve.counts["solves"] += m
+        return stress, tangent, new_states, iterations
+
+    def _histories(self, states: NDArray) -> list[NDArray]:
+        """Per law: read-only views (m, n_points_of_law, n_history) of ``states``."""
+        views, offset = [], self.rve.ndofs
+        for group in self.rve.groups:
+            size = len(group.rows) * group.law.n_history
+            view = states[:, offset:offset + size].reshape(
+                len(states), len(group.rows), group.law.n_history)
+            view.flags.writeable = False
+            views.append(view)
+            offset += size
+        return views
+
+    def _point_strains(self, macro: NDArray, w: NDArray) -> NDArray:
+        """Strain (m, n_points, n) at every quadrature point of m points: E + s(w)."""
+        start = time.perf_counter()
+        rve = self.rve
+        strains = (self.GT @ w.T).T.reshape(len(w), rve.n_points, rve.n_strain)
+        strains /= rve.weights[None, :, None]
+        strains += macro[:, None, :]
+        rve.timings["residual"] += time.perf_counter() - start
+        return strains
+
+    def _update(self, active: NDArray, todo: NDArray, C: NDArray, reduced: NDArray,
+                w: NDArray, failures: dict[int, str]) -> NDArray:
+        """Newton update w += P K⁻¹(-Pᵀr) of the points ``todo`` (positions in ``active``);
+        returns those that did not fail."""
+        rve = self.rve
+        start = time.perf_counter()
+        values = self.pattern.values(C[todo])
+        rve.timings["assembly"] += time.perf_counter() - start
+        steps = np.zeros((rve.ndofs, len(todo)))
+        kept = np.ones(len(todo), dtype=bool)
+        for k, position in enumerate(todo):
+            try:
+                self._factorize(C[position], values[k])
+                start = time.perf_counter()
+                steps[:, k] = self.lu.solve(-reduced[:, position])
+                rve.timings["linear_solves"] += time.perf_counter() - start
+            except MicroSolveError as error:
+                failures[active[position]] = str(error)
+                kept[k] = False
+        w[active[todo]] += (self.P @ steps).T
+        return todo[kept]
+
+    def _factorize(self, C: NDArray, values: NDArray | None = None) -> None:
+        start = time.perf_counter()
+        before = self.lu.factorizations
+        self.lu.factorize(C, values)
+        self.rve.timings["factorization"] += time.perf_counter() - start
+        self.rve.counts["factorizations"] += self.lu.factorizations - before
+
+    def _finish(self, points: NDArray, C: NDArray, sigma: NDArray, w: NDArray,
+                new_h: list[NDArray], done: NDArray, stress: NDArray, tangent: NDArray,
+                new_states: NDArray, failures: dict[int, str]) -> None:
+        """Stress, consistent tangent (static condensation) and new state of converged points."""
+        if len(points) == 0:
+            return
+        rve = self.rve
+        n, npts = rve.n_strain, rve.n_points
+        start = time.perf_counter()
+        # Columns (point, k): F = G (C e_k) and H = G (Cᵀ e_k) over the micro points.
+        F = self.G @ C.reshape(len(points), npts * n, n).transpose(1, 0, 2).reshape(npts * n, -1)
+        H = self.G @ C.transpose(0, 1, 3, 2).reshape(len(points), npts * n, n).transpose(
+            1, 0, 2).reshape(npts * n, -1)
+        loads = self.PT @ F
+        loads[rve.pin] = 0.0
+        mean_C = np.einsum("q,mqij->mij", rve.weights, C)
+        mean_sigma = np.einsum("q,mqi->mi", rve.weights, sigma)
+        rve.timings["averaging"] += time.perf_counter() - start
+        histories = [h[done] for h in new_h]
+        for k, point in enumerate(points):
+            columns = slice(k * n, (k + 1) * n)
+            try:
+                self._factorize(C[k])
+                start = time.perf_counter()
+                X = -self.lu.solve(loads[:, columns])
+            except MicroSolveError as error:
+                failures[point] = str(error)
+                continue
+            W = self.P @ X
+            C_hom = (mean_C[k] + H[:, columns].T @ W) / rve.volume
+            stress[point], tangent[point] = mean_sigma[k] / rve.volume, C_hom
+            new_states[point] = np.concatenate([w[point], *(h[k].ravel() for h in histories)])
+            rve.timings["averaging"] += time.perf_counter() - start
+            if not (np.all(np.isfinite(stress[point])) and np.all(np.isfinite(C_hom))):
+                failures[point] = "micro result is not finite (NaN or inf)"
+
+    def destroy(self) -> None:
+        self.lu.destroy()

@@ -1,0 +1,171 @@
+"""Batched micro Newton (fe2.rve.batch) against the per-point NonlinearRVE.solve.
+
+The reference is always the per-point path of the same RVE object (dolfinx_mpc assembly,
+MUMPS), so every tolerance is round-off: the two paths do the same arithmetic with different
+sparse LU solvers. Every RVE lives on MPI.COMM_SELF; under mpirun each rank solves its own
+points and the dispatcher tests check that every rank takes the same decision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ufl
+from mpi4py import MPI
+
+from fe2.core.dispatch import Dispatcher
+from fe2.core.micro import BatchMicroModel, BatchSolveError, MicroSolveError
+from fe2.io.mesh import load_mesh
+from fe2.laws.pointwise import Elastic, J2Plasticity, UFLEnergyLaw
+from fe2.rve.nonlinear import NonlinearRVE
+
+MATRIX, FIBRE = (50e3, 0.2), (210e3, 0.3)  # E, ν as in test_rve_nonlinear.py
+J2 = J2Plasticity(*MATRIX, yield_stress=100.0, hardening=1000.0)
+PLASTIC = np.array([8e-3, -2e-3, 12e-3])  # every matrix point of rve_square yields
+RTOL = 1e-10  # round-off agreement of the two paths (issue 15); 1e-15..1e-14 observed
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _j2_rve(meshed, **options) -> NonlinearRVE:
+    data = load_mesh(meshed["rve_square"], MPI.COMM_SELF)
+    return NonlinearRVE(data, {"matrix": J2, "inclusion": Elastic(*FIBRE)}, **options)
+
+
+def _per_point(rve: NonlinearRVE, strains, states):
+    stress, tangent, new, iterations = [], [], [], []
+    for strain, state in zip(strains, states, strict=True):
+        s, c, n = rve.solve(strain, state)
+        stress.append(s), tangent.append(c), new.append(n), iterations.append(rve.iterations)
+    return np.array(stress), np.array(tangent), np.array(new), np.array(iterations)
+
+
+def _j2_points(rve: NonlinearRVE) -> tuple[np.ndarray, np.ndarray]:
+    """Virgin elastic, virgin plastic, and warm-started points from a committed plastic state
+    (loading on, unloading elastically): Newton needs 1 to ~6 updates."""
+    virgin = rve.initial_state()
+    _, _, committed = rve.solve(PLASTIC / 2, virgin)
+    strains = np.array([1e-5 * PLASTIC, PLASTIC, 0.6 * PLASTIC, 0.45 * PLASTIC,
+                        [2e-3, 5e-3, -1e-3], PLASTIC[::-1], 0.5 * PLASTIC])
+    states = np.array([virgin, virgin, committed, committed, virgin, committed, committed])
+    return strains, states
+
+
+@pytest.mark.serial  # one RVE per process; the comparison does not need more ranks
+def test_batched_j2_equals_per_point(meshed):
+    rve = _j2_rve(meshed)
+    assert isinstance(rve, BatchMicroModel) and rve.batched
+    strains, states = _j2_points(rve)
+    kept = states.copy()
+    expected = _per_point(rve, strains, states)
+    stress, tangent, new = rve.solve_batch(strains, states)
+    assert np.array_equal(states, kept)  # inputs untouched
+    # Stress, consistent tangent and the whole state (fluctuation + 7 J2 histories per point):
+    # round-off of the same operators (RTOL).
+    assert _relative(stress, expected[0]) < RTOL
+    assert _relative(tangent, expected[1]) < RTOL
+    assert _relative(new, expected[2]) < RTOL
+    # The same Newton path: equal iteration counts, and the points really leave the batch at
+    # different iterations (here 1, 5 and 6 occur).
+    assert np.array_equal(rve.batch_iterations, expected[3])
+    assert len(set(expected[3])) >= 3
+
+
+@pytest.mark.serial
+def test_batched_ufl_energy_law_equals_per_point(meshed):
+    """A UFL law (evaluated RVE after RVE: it is bound to the cells' points) in the matrix."""
+    lam, mu = 20e3, 30e3
+
+    def energy(eps):
+        tr = ufl.tr(eps)
+        return lam / 2 * tr**2 + mu * ufl.inner(eps, eps) + 1e8 * ufl.inner(eps, eps) ** 2
+
+    data = load_mesh(meshed["rve_square"], MPI.COMM_SELF)
+    rve = NonlinearRVE(data, {"matrix": UFLEnergyLaw(energy, n_history=1),
+                              "inclusion": Elastic(*FIBRE)})
+    strains = np.array([[1e-5, 0, 0], [2e-2, -1e-2, 1.5e-2], [5e-3, 5e-3, 0],
+                        [-3e-2, 1e-2, 2e-2]])
+    states = np.tile(rve.initial_state(), (len(strains), 1))
+    expected = _per_point(rve, strains, states)
+    stress, tangent, new = rve.solve_batch(strains, states)
+    # Round-off of the same operators (RTOL); the history column is carried unchanged.
+    assert _relative(stress, expected[0]) < RTOL
+    assert _relative(tangent, expected[1]) < RTOL
+    assert _relative(new, expected[2]) < RTOL
+    assert np.array_equal(rve.batch_iterations, expected[3])
+    assert len(set(expected[3])) >= 2
+
+
+@pytest.mark.serial
+def test_batch_failure_names_the_first_failing_point(meshed):
+    """max_iterations = 3: elastic points converge, plastic ones fail; a NaN strain fails at
+    once. The batch stops where a per-point loop would, with the same message."""
+    rve = _j2_rve(meshed, max_iterations=3)
+    virgin = rve.initial_state()
+    strains = np.array([1e-5 * PLASTIC, 2e-5 * PLASTIC, PLASTIC, [np.nan, 0, 0], PLASTIC])
+    states = np.tile(virgin, (len(strains), 1))
+    with pytest.raises(MicroSolveError, match="did not converge in 3 iterations") as per_point:
+        rve.solve(strains[2], virgin)
+    with pytest.raises(BatchSolveError) as batch:
+        rve.solve_batch(strains, states)
+    assert batch.value.index == 2  # the NaN point (3) fails first in time, but comes later
+    assert str(batch.value).split("(residual")[0] == str(per_point.value).split("(residual")[0]
+    assert list(batch.value.iterations) == [1, 1]  # the converged points before it
+    with pytest.raises(BatchSolveError, match="not finite") as nan:
+        rve.solve_batch(strains[3:4], states[3:4])
+    assert nan.value.index == 0
+
+
+def test_dispatcher_batched_equals_per_point_and_agrees_on_failure(meshed):
+    """Through the dispatcher (with and without balancing): results, counts and the failure
+    decision of the batched path are those of the per-point path on every rank."""
+    comm = MPI.COMM_WORLD
+    rve = _j2_rve(meshed)
+    strains, states = _j2_points(rve)
+    rve.max_iterations = 4
+    strains, states = strains[[0, 2, 3, 6]], states[[0, 2, 3, 6]]  # converge in ≤ 4 updates
+    for balance in (False, True):
+        answers = {}
+        for batched in (False, True):
+            rve.batched = batched
+            dispatcher = Dispatcher(comm, rve, balance=balance)
+            dispatcher.evaluate(strains, states)  # the first call measures costs
+            answers[batched] = dispatcher.evaluate(strains, states)
+        per_point, batch = answers[False], answers[True]
+        assert per_point.ok and batch.ok
+        # Round-off of the same operators (RTOL).
+        assert _relative(batch.stress, per_point.stress) < RTOL
+        assert _relative(batch.tangent, per_point.tangent) < RTOL
+        assert _relative(batch.states, per_point.states) < RTOL
+        # Balancing moves points by measured cost, so the counts are compared over all ranks.
+        for key in ("solves", "micro_iterations"):
+            totals = [comm.allreduce(getattr(e.stats, key)) for e in (batch, per_point)]
+            assert totals[0] == totals[1]
+        assert comm.allreduce(batch.stats.solves) == comm.size * len(strains)
+
+    # A point that cannot converge in 4 updates on rank 0 only: every rank cuts (ok False)
+    # with rank 0's message, which is the per-point path's up to the residual digits.
+    failing = strains.copy()
+    if comm.rank == 0:
+        failing[1] = PLASTIC
+    messages = {}
+    for batched in (False, True):
+        rve.batched = batched
+        evaluation = Dispatcher(comm, rve).evaluate(failing, states)
+        assert not evaluation.ok
+        messages[batched] = evaluation.message.split("(residual")[0]
+        if comm.rank == 0:
+            assert evaluation.stats.solves == 1
+    assert messages[True] == messages[False]
+    assert "did not converge in 4 iterations" in messages[True]
+
+
+def test_batch_option_off_solves_point_by_point(meshed):
+    """``batch=False`` (documented switch): the dispatcher calls ``solve`` per point."""
+    rve = _j2_rve(meshed, batch=False)
+    assert not rve.batched
+    strains, states = _j2_points(rve)
+    Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
+    assert rve._batch is None  # the batched solver was never built
