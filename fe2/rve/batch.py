@@ -8,8 +8,9 @@ arrays of points:
 - the reduced Jacobian ``K = Pᵀ G diag(C_q / w_q) Gᵀ P`` (pinned row and column replaced by the
   identity) is linear in the tangents C_q, so its nonzero values for a whole batch are one
   sparse product ``M @ C`` with ``M`` (nonzeros × point tangent entries) built once;
-- every point's matrix is refactorized numerically by PETSc's own sparse LU, the symbolic
-  analysis (ordering, fill pattern) done once for the shared pattern and reused;
+- every point's matrix is refactorized numerically by PETSc's own sparse Cholesky (symmetric
+  tangents) or LU, the symbolic analysis (ordering, fill pattern) done once for the shared
+  pattern and reused;
 - convergence is checked per point; converged points leave the batch and get their consistent
   tangent by static condensation with the factorization of their converged Jacobian.
 
@@ -99,65 +100,88 @@ class JacobianPattern:
 
 
 class PointLU:
-    """One point's reduced Jacobian at a time: PETSc's sparse LU, symbolic analysis reused.
+    """One point's reduced Jacobian at a time, factorized by PETSc's own sparse direct solver
+    with the symbolic analysis (nested-dissection ordering, fill pattern) done once and reused.
 
-    The factorization is numeric only after the first one (same nonzero pattern); a point
-    whose tangents equal those of the last factorization reuses it.
+    If every micro tangent is exactly symmetric (J2, elasticity), so is the Jacobian and it is
+    factorized by Cholesky (half the work of LU); otherwise, or if Cholesky meets a bad pivot,
+    by LU. A point whose tangents equal those of the last factorization reuses it.
     """
 
     def __init__(self, pattern: JacobianPattern) -> None:
         from petsc4py import PETSc
 
         self.pattern = pattern
-        self.A = PETSc.Mat().createAIJ(
-            (pattern.ndofs, pattern.ndofs), comm=MPI.COMM_SELF,
-            csr=(pattern.indptr, pattern.indices, pattern.identity))
-        self.A.assemble()
-        self.ksp = PETSc.KSP().create(MPI.COMM_SELF)
-        self.ksp.setOperators(self.A)
-        self.ksp.setType("preonly")
-        pc = self.ksp.getPC()
-        pc.setType("lu")
-        pc.setFactorSolverType("petsc")
-        pc.setFactorOrdering("nd")
-        self.x, self.b = self.A.createVecs()
+        self.ksp, self.A = {}, {}
+        for kind in ("cholesky", "lu"):
+            A = PETSc.Mat().createAIJ((pattern.ndofs, pattern.ndofs), comm=MPI.COMM_SELF,
+                                      csr=(pattern.indptr, pattern.indices, pattern.identity))
+            A.setOption(PETSc.Mat.Option.SYMMETRIC, kind == "cholesky")
+            A.assemble()
+            ksp = PETSc.KSP().create(MPI.COMM_SELF)
+            ksp.setOperators(A)
+            ksp.setType("preonly")
+            pc = ksp.getPC()
+            pc.setType(kind)
+            pc.setFactorSolverType("petsc")
+            pc.setFactorOrdering("nd")
+            self.ksp[kind], self.A[kind] = ksp, A
+        self.x, self.b = self.A["lu"].createVecs()
+        self._kind = "lu"
         self._factored: NDArray | None = None
         self.factorizations = 0
 
     def factorize(self, C: NDArray, values: NDArray | None = None) -> None:
         """Factorize the Jacobian of tangents C (n_points, n, n) (values: its nonzeros, if
         already computed), unless C is that of the last factorization."""
-        from petsc4py import PETSc
-
         if self._factored is not None and np.array_equal(C, self._factored):
             return
         if values is None:
             values = self.pattern.values(C[None])[0]
         self._factored = None
-        self.A.setValuesCSR(self.pattern.indptr, self.pattern.indices, values)
-        self.A.assemble()
-        try:
-            self.ksp.getPC().setUp()
-        except PETSc.Error as error:
-            raise MicroSolveError(f"micro Jacobian factorization failed: {error}") from error
+        kinds = ("cholesky", "lu") if np.array_equal(C, C.swapaxes(1, 2)) else ("lu",)
+        for kind in kinds:
+            error = self._factorize(kind, values)
+            if error is None:
+                break
+        else:
+            raise MicroSolveError(f"micro Jacobian factorization failed: {error}")
+        self._kind = kind
         self._factored = C.copy()
         self.factorizations += 1
 
+    def _factorize(self, kind: str, values: NDArray):
+        """Numeric factorization by ``kind``; the PETSc error if it failed, else None."""
+        from petsc4py import PETSc
+
+        A = self.A[kind]
+        A.setValuesCSR(self.pattern.indptr, self.pattern.indices, values)
+        A.assemble()
+        pc = self.ksp[kind].getPC()
+        try:
+            pc.setUp()
+        except PETSc.Error as error:
+            return error
+        if pc.getFailedReason() != 0:
+            return f"PETSc factorization failed (reason {pc.getFailedReason()})"
+        return None
+
     def solve(self, rhs: NDArray) -> NDArray:
         """K⁻¹ rhs for the last factorized K; rhs (ndofs,) or (ndofs, k)."""
+        ksp = self.ksp[self._kind]
         columns = rhs.reshape(self.pattern.ndofs, -1)
         out = np.empty_like(columns)
         for k in range(columns.shape[1]):
             self.b.array[:] = columns[:, k]
-            self.ksp.solve(self.b, self.x)
-            if self.ksp.getConvergedReason() < 0:
+            ksp.solve(self.b, self.x)
+            if ksp.getConvergedReason() < 0:
                 raise MicroSolveError("RVE linear solve failed (PETSc reason "
-                                      f"{self.ksp.getConvergedReason()})")
+                                      f"{ksp.getConvergedReason()})")
             out[:, k] = self.x.array
         return out.reshape(rhs.shape)
 
     def destroy(self) -> None:
-        for obj in (self.ksp, self.A, self.x, self.b):
+        for obj in (*self.ksp.values(), *self.A.values(), self.x, self.b):
             obj.destroy()
 
 
