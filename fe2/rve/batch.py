@@ -112,10 +112,14 @@ class PointLU:
         from petsc4py import PETSc
 
         self.pattern = pattern
-        self.ksp, self.A = {}, {}
+        self.ksp, self.A, self.values = {}, {}, {}
         for kind in ("cholesky", "lu"):
-            A = PETSc.Mat().createAIJ((pattern.ndofs, pattern.ndofs), comm=MPI.COMM_SELF,
-                                      csr=(pattern.indptr, pattern.indices, pattern.identity))
+            # The matrix works on these arrays (no copy): writing the values and assembling
+            # is the whole update.
+            values = pattern.identity.copy()
+            A = PETSc.Mat().createAIJWithArrays(
+                (pattern.ndofs, pattern.ndofs), (pattern.indptr, pattern.indices, values),
+                comm=MPI.COMM_SELF)
             A.setOption(PETSc.Mat.Option.SYMMETRIC, kind == "cholesky")
             A.assemble()
             ksp = PETSc.KSP().create(MPI.COMM_SELF)
@@ -125,7 +129,7 @@ class PointLU:
             pc.setType(kind)
             pc.setFactorSolverType("petsc")
             pc.setFactorOrdering("nd")
-            self.ksp[kind], self.A[kind] = ksp, A
+            self.ksp[kind], self.A[kind], self.values[kind] = ksp, A, values
         self.x, self.b = self.A["lu"].createVecs()
         self._kind = "lu"
         self._factored: NDArray | None = None
@@ -154,9 +158,8 @@ class PointLU:
         """Numeric factorization by ``kind``; the PETSc error if it failed, else None."""
         from petsc4py import PETSc
 
-        A = self.A[kind]
-        A.setValuesCSR(self.pattern.indptr, self.pattern.indices, values)
-        A.assemble()
+        self.values[kind][:] = values
+        self.A[kind].assemble()  # marks the values as changed
         pc = self.ksp[kind].getPC()
         try:
             pc.setUp()

@@ -28,7 +28,7 @@ __all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "c
            "damage_rve", "homogenized_tangent", "nonlinear_rve", "read_micro"]
 
 MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc",
-              "rtol", "max_iterations", "region", "materials")
+              "rtol", "max_iterations", "region", "materials", "batch")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class MicroSpec:
     materials: tuple[tuple[str, Any], ...]
     options: tuple[tuple[str, Any], ...] = ()
     section: str = "micro"
+    batch: bool = True  # nonlinear RVEs on one rank: all points of a rank in one batched Newton
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
@@ -67,7 +68,7 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
             raise reader.fail(section, f"must be a table, got {table!r}")
         reader.keys(table, section, (*MICRO_KEYS, *option_keys), required=("mesh", "materials"))
         rve = reader.rve({k: v for k, v in table.items()
-                          if k not in ("rtol", "max_iterations", "region", "materials",
+                          if k not in ("rtol", "max_iterations", "region", "materials", "batch",
                                        *option_keys)}, section)
         rtol = reader.number(table, section, "rtol", 1e-10)
         if not 0 < rtol < 1:
@@ -84,9 +85,12 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
         laws = tuple((phase, read_material(values, f"{section}.materials.{phase}"))
                      for phase, values in materials.items())
         options = read_options(table, section) if read_options is not None else {}
+        batch = table.get("batch", True)
+        if not isinstance(batch, bool):
+            raise reader.fail(section, f"batch = {batch!r}: must be true or false")
         specs.append(MicroSpec(rve, rtol, reader.integer(table, section, "max_iterations", 25,
                                                          minimum=1),
-                               region, laws, tuple(options.items()), section))
+                               region, laws, tuple(options.items()), section, batch))
     return specs
 
 
@@ -176,7 +180,7 @@ def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model
         raise ConfigError(f"{case}: [parallel] rve_ranks: {error}") from None
     data = _periodic_rve_mesh(spec, case, comm, group, model)
     rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
-                       max_iterations=spec.max_iterations)
+                       max_iterations=spec.max_iterations, batch=spec.batch)
     return GroupedRVE(rve) if group.size > 1 else rve
 
 
