@@ -169,3 +169,27 @@ def test_batch_option_off_solves_point_by_point(meshed):
     strains, states = _j2_points(rve)
     Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
     assert rve._batch is None  # the batched solver was never built
+
+
+def test_fe2_run_batched_equals_per_point(shared_tmp):
+    """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] batch``
+    true and false: the same macro Newton path and reaction curve. Tolerance 1e-8 of the
+    largest reaction: the micro results differ by round-off (1e-15), which the macro Newton
+    carries to its 1e-10 residual tolerance, not further."""
+    from test_fe2_run import _case, _reactions, _run
+
+    case = _case(shared_tmp, "batched", step=0.5)
+    text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
+    summaries = {}
+    for batch in ("true", "false"):
+        path = shared_tmp / f"batch_{batch}.toml"
+        if MPI.COMM_WORLD.rank == 0:
+            path.write_text(text.replace("rtol = 1e-10\n", f"rtol = 1e-10\nbatch = {batch}\n", 1))
+        MPI.COMM_WORLD.barrier()
+        outcome = _run(path, shared_tmp / f"batch_{batch}")
+        assert outcome.completed
+        summaries[batch] = outcome.summary
+    batched, per_point = (_reactions(summaries[b]) for b in ("true", "false"))
+    assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()
+    assert ([s["newton_iterations"] for s in summaries["true"]["steps"]]
+            == [s["newton_iterations"] for s in summaries["false"]["steps"]])
