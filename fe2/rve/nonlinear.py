@@ -433,8 +433,9 @@ class NonlinearRVE:
             rows, nh = group.rows, group.law.n_history
             local = strains[:, rows].reshape(-1, n)
             if plane:
-                local = np.zeros((len(local), 6))
-                local[:, PLANE_STRAIN_COMPONENTS] = strains[:, rows].reshape(-1, n)
+                embedded = np.zeros((len(local), 6))
+                embedded[:, PLANE_STRAIN_COMPONENTS] = local
+                local = embedded
             flat_history = history.reshape(m * len(rows), nh)
             if getattr(group.law, "fixed_rows", False):
                 parts = [group.law.update(local[k * len(rows):(k + 1) * len(rows)],
@@ -446,7 +447,7 @@ class NonlinearRVE:
             new_histories.append(np.asarray(new).reshape(m, len(rows), nh))
             if plane:
                 s = s[:, PLANE_STRAIN_COMPONENTS]
-                c = c[:, PLANE_STRAIN_COMPONENTS][:, :, PLANE_STRAIN_COMPONENTS]
+                c = c[:, PLANE_STRAIN_COMPONENTS[:, None], PLANE_STRAIN_COMPONENTS]
             sigma[:, rows] = s.reshape(m, len(rows), n)
             C[:, rows] = c.reshape(m, len(rows), n, n)
         finite = (np.isfinite(sigma).all(axis=(1, 2)) & np.isfinite(C).all(axis=(1, 2, 3)))
