@@ -188,6 +188,7 @@ def test_fe2_run_batched_equals_per_point(shared_tmp):
         MPI.COMM_WORLD.barrier()
         outcome = _run(path, shared_tmp / f"batch_{batch}")
         assert outcome.completed
+        assert outcome.summary["micro"]["batched"] == [batch == "true"]  # reported
         summaries[batch] = outcome.summary
     batched, per_point = (_reactions(summaries[b]) for b in ("true", "false"))
     assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()

@@ -97,6 +97,14 @@ def _mesh_files(table: dict[str, Any], folder: Path) -> set[Path]:
     return found
 
 
+def _batched(model) -> bool:
+    """Whether the dispatcher solves this model's points in batches (fe2.core.dispatch)."""
+    from fe2.core.micro import BatchMicroModel
+
+    return bool(not model.is_linear and isinstance(model, BatchMicroModel)
+                and getattr(model, "batched", True))
+
+
 def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
     """The summary of a new run (before its first step)."""
     regions = [region for coupling in problem.couplings for region in coupling.regions]
@@ -115,6 +123,7 @@ def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
                   "regions": [r.key for r in regions],
                   "state_bytes_per_point": [8 * m.state_size for m in models],
                   "rve_dofs": [int(getattr(m, "ndofs", 0)) for m in models],
+                  "batched": [_batched(m) for m in models],
                   "rve_ranks": config.rve_ranks},
         "reaction": list(config.reaction) if config.reaction else None,
         "status": "running", "steps": [], "load_factor": 0.0, "t": 0.0}
