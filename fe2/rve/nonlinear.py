@@ -27,6 +27,10 @@ distributed PETSc matrix and MUMPS factorizes in parallel. Averages are local su
 the group, so every rank of the group returns the same stress and tangent. ``solve`` is then
 collective over the group; each rank's state holds its owned dofs of ``w`` and the histories of
 its points.
+
+On one rank, ``solve_batch`` solves many points together with the same operators
+(fe2.rve.batch: no per-point dolfinx call, PETSc's own sparse factorization with the symbolic
+analysis reused); the dispatcher uses it unless ``batch=False``.
 """
 
 from __future__ import annotations
