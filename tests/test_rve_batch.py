@@ -194,3 +194,28 @@ def test_fe2_run_batched_equals_per_point(shared_tmp):
     assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()
     assert ([s["newton_iterations"] for s in summaries["true"]["steps"]]
             == [s["newton_iterations"] for s in summaries["false"]["steps"]])
+
+
+@pytest.mark.serial
+def test_batched_3d_cell_equals_per_point(shared_tmp):
+    """3D (6 Mandel components, P1 tetrahedra, a coarse cube with a sphere): the same operators
+    and results as per point."""
+    from conftest import MESHES, mesh_on_root
+
+    from fe2.io.meshing import MeshOptions
+
+    report = mesh_on_root([MESHES / "rve_cube_sphere.geo"], shared_tmp,
+                          MeshOptions(size_factor=2.0))[0]
+    assert report.ok
+    data = load_mesh(report.output, MPI.COMM_SELF)
+    rve = NonlinearRVE(data, {"matrix": J2, "inclusion": Elastic(*FIBRE)}, model="3d")
+    strains = np.array([[6e-3, -2e-3, 1e-3, 4e-3, 0.0, 5e-3], [1e-5, 0, 0, 0, 0, 0]])
+    states = np.tile(rve.initial_state(), (2, 1))
+    expected = _per_point(rve, strains, states)
+    stress, tangent, new = rve.solve_batch(strains, states)
+    # Round-off of the same operators (RTOL); one plastic and one elastic point.
+    assert _relative(stress, expected[0]) < RTOL
+    assert _relative(tangent, expected[1]) < RTOL
+    assert _relative(new, expected[2]) < RTOL
+    assert np.array_equal(rve.batch_iterations, expected[3])
+    assert expected[3][0] > expected[3][1]  # the plastic point needs more updates

@@ -6,8 +6,9 @@ arrays of points:
 
 - the laws are evaluated for all micro points of all active macro points in one call;
 - the reduced Jacobian ``K = Pᵀ G diag(C_q / w_q) Gᵀ P`` (pinned row and column replaced by the
-  identity) is linear in the tangents C_q, so its nonzero values for a whole batch are one
-  sparse product ``M @ C`` with ``M`` (nonzeros × point tangent entries) built once;
+  identity) is the sum of one small dense matrix ``A_q (C_q / w_q) A_qᵀ`` per micro point (A_q:
+  the rows of ``Pᵀ G`` of its cell, extracted once); for a whole batch these are two stacked
+  matrix products and one sparse sum ``S @ local`` with ``S`` built once;
 - every point's matrix is refactorized numerically by PETSc's own sparse Cholesky (symmetric
   tangents) or LU, the symbolic analysis (ordering, fill pattern) done once for the shared
   pattern and reused;
@@ -68,35 +69,32 @@ class JacobianPattern:
         dofs[keys // ndofs, np.arange(len(keys)) - starts[keys // ndofs]] = keys % ndofs
         block = np.zeros((n_points, k, n))
         block[point, slot, component] = T.data
-        # M[(a, b), (q, i, j)] = A_q[a, i] A_q[b, j] / w_q for the dofs a, b of point q.
-        value = (block[:, :, None, :, None] * block[:, None, :, None, :]
-                 / weights[:, None, None, None, None])
-        q = np.arange(n_points)[:, None, None, None, None]
-        i = np.arange(n)[None, None, None, :, None]
-        j = np.arange(n)[None, None, None, None, :]
-        column = np.broadcast_to(q * n * n + i * n + j, value.shape).ravel()
-        rows = np.broadcast_to(dofs[:, :, None, None, None], value.shape).ravel()
-        cols = np.broadcast_to(dofs[:, None, :, None, None], value.shape).ravel()
+        # Point q adds A_q (C_q / w_q) A_qᵀ (k × k) to the rows and columns dofs[q]; S sums
+        # these local matrices into the nonzeros.
+        self.left = block / weights[:, None, None]
+        self.right = block.transpose(0, 2, 1).copy()
+        rows = np.broadcast_to(dofs[:, :, None], (n_points, k, k)).ravel()
+        cols = np.broadcast_to(dofs[:, None, :], (n_points, k, k)).ravel()
         used = (rows >= 0) & (cols >= 0)
         entry = rows[used] * ndofs + cols[used]
         # Rows without a reduced equation (slaves, the pin) carry a 1 on the diagonal.
         free = np.setdiff1d(np.arange(ndofs), np.unique(rows[used]))
         entries, index = np.unique(np.concatenate([entry, free * ndofs + free]),
                                    return_inverse=True)
-        self.ndofs, self.nnz = ndofs, len(entries)
+        self.ndofs, self.nnz, self.local_size = ndofs, len(entries), k
         self.indptr = np.searchsorted(entries // ndofs, np.arange(ndofs + 1)).astype(np.int32)
         self.indices = (entries % ndofs).astype(np.int32)
-        self.M = scipy.sparse.csr_matrix(
-            (value.ravel()[used], (index[: len(entry)], column[used])),
-            shape=(self.nnz, n_points * n * n))
+        self.S = scipy.sparse.csr_matrix(
+            (np.ones(len(entry)), (index[: len(entry)], np.flatnonzero(used))),
+            shape=(self.nnz, n_points * k * k))
         self.identity = np.zeros(self.nnz)
         self.identity[index[len(entry):]] = 1.0
 
     def values(self, C: NDArray) -> NDArray:
         """Nonzero values (m, nnz) of the reduced Jacobians of m points with tangents C
         (m, n_points, n, n)."""
-        flat = C.reshape(len(C), self.M.shape[1])
-        return (self.M @ flat.T).T + self.identity
+        local = (self.left @ C) @ self.right  # (m, n_points, k, k)
+        return (self.S @ local.reshape(len(C), self.S.shape[1]).T).T + self.identity
 
 
 class PointLU:
@@ -214,7 +212,8 @@ class BatchNewton:
     def chunk_size(self) -> int:
         """Points per chunk so that one chunk's working arrays fit in CHUNK_BYTES."""
         rve = self.rve
-        per_point = 8 * (3 * rve.n_points * rve.n_strain ** 2 + self.pattern.nnz
+        k, n = self.pattern.local_size, rve.n_strain
+        per_point = 8 * (rve.n_points * (3 * n * n + k * n + k * k) + self.pattern.nnz
                          + 4 * rve.state_size)
         return max(1, CHUNK_BYTES // per_point)
 
