@@ -69,37 +69,42 @@ xs() = {};
 ys() = {};
 np = 0;
 dmin = 2 * R + gap;
-For att In {1:max_attempts}
+// (attempts in blocks of 100: a .geo loop cannot stop early, and an idle pass costs)
+For block In {1:Ceil(max_attempts / 100)}
   If (np < N)
-    rng = Fmod(16807 * rng, M31);
-    x = Lx * rng / M31;
-    rng = Fmod(16807 * rng, M31);
-    y = Ly * rng / M31;
-    // outline clear of the sides and corners it does not cross (in the real frame)
-    dx = (x < Lx - x) ? x : Lx - x;
-    dy = (y < Ly - y) ? y : Ly - y;
-    ok = (Fabs(dx * s - R * s) >= margin && Fabs(dy / s - R / s) >= margin);
-    // corner: the nearest corner must not lie within margin of the outline; in the
-    // circle frame the outline is at distance R from the centre
-    If (ok && Fabs(Sqrt(dx^2 + dy^2) - R) < margin)
-      ok = 0;
-    EndIf
-    If (ok && np > 0)
-      For j In {0:np - 1}
-        ex = x - xs(j);
-        ex -= Lx * Floor(ex / Lx + 0.5);
-        ey = y - ys(j);
-        ey -= Ly * Floor(ey / Ly + 0.5);
-        If (ex^2 + ey^2 < dmin^2)
+    For att In {1:100}
+      If (np < N)
+        rng = Fmod(16807 * rng, M31);
+        x = Lx * rng / M31;
+        rng = Fmod(16807 * rng, M31);
+        y = Ly * rng / M31;
+        // outline clear of the sides and corners it does not cross (in the real frame)
+        dx = (x < Lx - x) ? x : Lx - x;
+        dy = (y < Ly - y) ? y : Ly - y;
+        ok = (Fabs(dx * s - R * s) >= margin && Fabs(dy / s - R / s) >= margin);
+        // corner: the nearest corner must not lie within margin of the outline; in the
+        // circle frame the outline is at distance R from the centre
+        If (ok && Fabs(Sqrt(dx^2 + dy^2) - R) < margin)
           ok = 0;
         EndIf
-      EndFor
-    EndIf
-    If (ok)
-      xs() += {x};
-      ys() += {y};
-      np = np + 1;
-    EndIf
+        If (ok && np > 0)
+          For j In {0:np - 1}
+            ex = x - xs(j);
+            ex -= Lx * Floor(ex / Lx + 0.5);
+            ey = y - ys(j);
+            ey -= Ly * Floor(ey / Ly + 0.5);
+            If (ex^2 + ey^2 < dmin^2)
+              ok = 0;
+            EndIf
+          EndFor
+        EndIf
+        If (ok)
+          xs() += {x};
+          ys() += {y};
+          np = np + 1;
+        EndIf
+      EndIf
+    EndFor
   EndIf
 EndFor
 If (np < N)
