@@ -105,13 +105,15 @@ def homogenize(config: Config, comm: MPI.Comm) -> HomogenizationResult:
     active = config.check_mesh(data.domain_names(), data.tdim)
     gdim = data.mesh.geometry.dim
     cell = config.cell
+    inspect = getattr(cell, "inspect", None)  # facts of the mesh a cell checks before solving
+    facts = inspect(data, active, config.rve.bc) if inspect is not None else {}
     matrices = cell.matrices(config.materials, config.options, gdim)
     rve = LinearRVE(data, {p: matrices[p] for p in active}, field=cell.field,
                     degree=config.rve.degree, bc=config.rve.bc)
     timings["setup"], timings["solve"] = rve.setup_time, rve.solve_time
     fractions = rve.volume_fractions
     engineering, notes = cell.constants(rve.tangent, fractions, config.materials, active,
-                                        config.options)
+                                        {**config.options, **facts})
     return HomogenizationResult(
         config=config.path, mesh=path, kind=config.kind, model=config.options.get("model"),
         bc=config.rve.bc, degree=config.rve.degree, tensor=np.array(rve.tangent),
@@ -148,8 +150,8 @@ def format_result(result: HomogenizationResult) -> str:
     for key, value in result.engineering.items():
         if value is None:
             continue
-        text = (", ".join(_number(v) for v in value) if isinstance(value, list)
-                else _number(value))
+        text = (", ".join("infinite" if v is None else _number(v) for v in value)
+                if isinstance(value, list) else _number(value))
         lines.append(f"  {key:<20} {text:<34} {LABELS.get(key, '')}")
     lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines)
