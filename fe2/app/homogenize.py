@@ -39,6 +39,8 @@ LABELS = {
     "tortuosity": "tau = porosity * D / D_eff",
     "macmullin": "MacMullin number D / D_eff",
     "bruggeman_exponent": "alpha in D_eff / D = porosity^alpha",
+    "kappa": "phase conductivity (unit of kappa)",
+    "kappa_eff": "effective conductivity kappa D_eff / D, diagonal",
 }
 
 

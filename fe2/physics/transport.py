@@ -246,8 +246,10 @@ def transport_constants(D_eff: np.ndarray, porosity: float, D: float,
 
 class TransportCell:
     """The linear cell problem of transport for ``fe2 homogenize``: ``[physics] phases`` (the
-    conducting phases; default all) and ``[materials.<phase>] D``. Phases left out do not
-    conduct: they are cut out of the problem but count in the cell volume."""
+    conducting phases; default all), optional ``[physics] kappa`` (the electrolyte
+    conductivity [S/m]: κ_eff = κ D_eff/D is reported too) and ``[materials.<phase>] D``.
+    Phases left out do not conduct: they are cut out of the problem but count in the cell
+    volume."""
 
     field = "scalar"
     material_keys = ("D",)
@@ -255,7 +257,12 @@ class TransportCell:
     answer = "flux"
 
     def read_physics(self, reader, table: dict) -> dict:
-        reader.keys(table, "physics", ("kind", "phases"))
+        reader.keys(table, "physics", ("kind", "phases", "kappa"))
+        kappa = None
+        if "kappa" in table:
+            kappa = reader.number(table, "physics", "kappa", 0.0)
+            if not kappa > 0:
+                raise reader.fail("physics", f"kappa = {kappa}: must be positive")
         phases = table.get("phases")
         if phases is not None:
             if (not isinstance(phases, list) or not phases
@@ -265,7 +272,7 @@ class TransportCell:
             if len(set(phases)) != len(phases):
                 raise reader.fail("physics", f"phases lists a phase twice: {phases}")
             phases = tuple(phases)
-        return {"phases": phases}
+        return {"phases": phases, "kappa": kappa}
 
     def material(self, D: float) -> Diffusivity:
         return Diffusivity(D)
@@ -305,8 +312,17 @@ class TransportCell:
             notes.append(f"the conducting phases do not percolate along "
                          f"{', '.join(found.blocked)}: D_eff = 0 and the tortuosity is infinite "
                          "there")
-        return transport_constants(tangent, porosity, D,
-                                   None if found is None else found.directions), notes
+        constants = transport_constants(tangent, porosity, D,
+                                        None if found is None else found.directions)
+        kappa = options.get("kappa")
+        if kappa is not None:
+            # The same cell problem with every phase coefficient scaled by κ/D: κ_eff/κ = D_eff/D.
+            constants["kappa"] = kappa
+            constants["kappa_eff"] = [kappa * r for r in constants["relative_D_eff"]]
+            if len({diffusivities[p] for p in active}) > 1:
+                notes.append("kappa_eff = kappa D_eff / D assumes the same kappa/D in every "
+                             "conducting phase")
+        return constants, notes
 
     def inspect(self, data, active: list[str], bc: str) -> dict[str, Any]:
         """Before the solve: which directions the conducting phases percolate along
