@@ -18,7 +18,8 @@ from typing import Any
 from fe2.core.errors import ConfigError
 from fe2.rve.linear import BOUNDARY_CONDITIONS
 
-__all__ = ["Config", "ConfigError", "RVESettings", "TableReader", "load_config", "read_toml"]
+__all__ = ["Config", "ConfigError", "RVESettings", "TableReader", "config_from_tables",
+           "load_config", "read_toml"]
 
 MESH_SUFFIXES = (".geo", ".msh")
 
@@ -110,9 +111,14 @@ def load_config(path: str | Path) -> Config:
     Raises:
         ConfigError: if the file is missing, not TOML, or any key or value is wrong.
     """
+    return config_from_tables(*read_toml(path))
+
+
+def config_from_tables(path: Path, raw: dict[str, Any]) -> Config:
+    """The Config of the parsed tables ``raw`` of the case file ``path`` (see load_config);
+    other readers (e.g. fe2.app.sweep) remove their own tables first."""
     from fe2.core.definition import find_definition
 
-    path, raw = read_toml(path)
     reader = TableReader(path)
     reader.keys(raw, "", _TOP_KEYS, required=("rve", "physics", "materials"))
     description = reader.string(raw, "", "description", default="")
