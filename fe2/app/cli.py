@@ -202,15 +202,17 @@ def _run_sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("build") / "sweeps" / sweep.base.path.stem
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: this is a file; give a folder")
-    samples = run_sweep(sweep, comm)
+    samples, failed = run_sweep(sweep, comm)
 
     def write() -> None:
         try:
-            record = write_sweep(sweep, samples, out)
+            record = write_sweep(sweep, samples, out, failed)
         except OSError as error:
             raise OutputError(f"--out {out}: cannot write it ({error.strerror or error})") \
                 from None
         stem = sweep.base.path.stem
+        for message in failed:
+            print(f"fe2 sweep: skipped {message}")
         print(f"fe2 sweep: {len(samples)} cells in {record['time_s']:.1f} s (summed); wrote "
               f"{out / stem}.csv, .json, .png")
         if "bruggeman" in record:
@@ -221,7 +223,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
         for row in record.get("tortuosity", []):
             taus = ", ".join("inf" if t is None else f"{t:.4f} +- {d:.4f}"
                              for t, d in zip(row["tau"], row["tau_std"], strict=True))
-            print(f"fe2 sweep: {sweep.x} = {row[sweep.x]:g}: tau = {taus}")
+            where = ", ".join(f"{n} = {row[n]:g}" for n in sweep.names if n in row)
+            print(f"fe2 sweep: {where}: tau = {taus}")
 
     on_root(comm, write, errors=(OutputError,))
     return 0

@@ -5,8 +5,11 @@ A sweep case is a ``fe2 homogenize`` case (``[rve]`` with a ``.geo``, ``[physics
 
     [sweep]
     parameters = { porosity = [0.5, 0.6, 0.7], seed = [1, 2, 3] }  # every combination
+    linked = { L = [1, 2, 3], N = [16, 64, 144] }  # optional: varied together (one axis)
     spread = "seed"      # optional: the parameter whose values are samples of one population
     x = "porosity"       # "porosity" (measured ε) or a swept parameter: the x axis
+    skip_failed = false  # true: a combination that cannot be meshed or solved is skipped
+                         # (listed in the JSON and printed) instead of stopping the sweep
 
 Every combination is one cell problem (meshed when out of date, as ``fe2 homogenize`` does);
 the combinations are shared out over the MPI ranks, each solved on ``MPI.COMM_SELF``. Rank 0
@@ -18,8 +21,8 @@ writes ``<name>.csv`` (one row per combination: its parameters, the porosity ε 
   (D_eff/D = ε^α, least squares of ln(D_eff/D) = α ln ε over every percolating direction),
   fitted once per value of ``spread`` (α is their mean, its spread their standard deviation
   and range), next to Bruggeman's ε^1.5;
-- otherwise: τ per direction against the parameter ``x``, mean and standard deviation over
-  ``spread``.
+- otherwise: τ per direction against the parameter ``x``, one curve per value of the other
+  swept parameters, mean and standard deviation over ``spread``.
 """
 
 from __future__ import annotations
@@ -53,10 +56,20 @@ class SweepConfig:
     grid: tuple[tuple[str, tuple[float, ...]], ...]
     spread: str | None
     x: str
+    linked: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    skip_failed: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.linked + self.grid]
 
     def combinations(self) -> list[dict[str, float]]:
-        names = [name for name, _ in self.grid]
-        return [dict(zip(names, values, strict=True))
+        """Every combination of the grid values, times the linked values taken together."""
+        rows = list(zip(*(values for _, values in self.linked), strict=True)) or [()]
+        linked = [name for name, _ in self.linked]
+        grid = [name for name, _ in self.grid]
+        return [dict(zip(linked, row, strict=True)) | dict(zip(grid, values, strict=True))
+                for row in rows
                 for values in itertools.product(*(values for _, values in self.grid))]
 
 
@@ -90,26 +103,42 @@ def load_sweep(path: str | Path) -> SweepConfig:
                                      "of a transport cell")
     if not base.rve.is_geo:
         raise reader.fail("rve", "mesh must be a .geo file: the sweep sets its parameters")
-    reader.keys(table, "sweep", ("parameters", "spread", "x"), required=("parameters",))
-    parameters = reader.table(table, "sweep", "parameters")
-    if not parameters:
+    reader.keys(table, "sweep", ("parameters", "linked", "spread", "x", "skip_failed"),
+                required=("parameters",))
+    grid = _lists(reader, table, "parameters")
+    if not grid:
         raise reader.fail("sweep", "parameters is empty; give e.g. { seed = [1, 2, 3] }")
-    grid = []
-    for name in sorted(parameters):
-        values = parameters[name]
-        if (not isinstance(values, list) or not values or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
-            raise reader.fail("sweep.parameters", f"{name} must be a non-empty list of numbers, "
-                                                  f"got {values!r}")
-        grid.append((name, tuple(float(v) for v in values)))
-    names = [name for name, _ in grid]
+    linked = _lists(reader, table, "linked") if "linked" in table else ()
+    if len({len(values) for _, values in linked}) > 1:
+        raise reader.fail("sweep.linked", "the linked lists must have the same length")
+    names = [name for name, _ in linked + grid]
+    if len(set(names)) != len(names):
+        raise reader.fail("sweep", f"a parameter is both in parameters and linked: {names}")
     spread = table.get("spread")
     if spread is not None and spread not in names:
         raise reader.fail("sweep", f"spread = {spread!r} is not a swept parameter ({names})")
     x = reader.string(table, "sweep", "x", default="porosity")
     if x != "porosity" and x not in names:
         raise reader.fail("sweep", f"x = {x!r}: use 'porosity' or a swept parameter ({names})")
-    return SweepConfig(base, tuple(grid), spread, x)
+    skip_failed = table.get("skip_failed", False)
+    if not isinstance(skip_failed, bool):
+        raise reader.fail("sweep", f"skip_failed must be true or false, got {skip_failed!r}")
+    return SweepConfig(base, grid, spread, x, linked, skip_failed)
+
+
+def _lists(reader: TableReader, table: dict[str, Any],
+           key: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """The ``name = [numbers]`` pairs of ``[sweep] key``, sorted by name."""
+    lists = reader.table(table, "sweep", key)
+    pairs = []
+    for name in sorted(lists):
+        values = lists[name]
+        if (not isinstance(values, list) or not values or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
+            raise reader.fail(f"sweep.{key}", f"{name} must be a non-empty list of numbers, "
+                                              f"got {values!r}")
+        pairs.append((name, tuple(float(v) for v in values)))
+    return tuple(pairs)
 
 
 def _solve(sweep: SweepConfig, parameters: dict[str, float]) -> Sample:
@@ -125,29 +154,33 @@ def _solve(sweep: SweepConfig, parameters: dict[str, float]) -> Sample:
                   tuple(constants["tortuosity"]), result.ndofs, time.perf_counter() - start)
 
 
-def run_sweep(sweep: SweepConfig, comm: MPI.Comm) -> list[Sample]:
+def run_sweep(sweep: SweepConfig, comm: MPI.Comm) -> tuple[list[Sample], list[str]]:
     """Solve every combination (shared out over the ranks of ``comm``); every rank gets all
-    samples in grid order.
+    samples in grid order, and the combinations skipped (``skip_failed``) with their reason.
 
     Raises:
-        InputError: on every rank, if any combination failed with a user's error (a
-            parameter the .geo does not define, a packing that cannot be placed, ...).
+        InputError: on every rank, if a combination failed with a user's error (a parameter
+            the .geo does not define, a packing that cannot be placed or meshed, ...) and
+            ``skip_failed`` is off, or if every combination failed.
     """
     combinations = sweep.combinations()
-    mine = []
-    failure = None
+    mine, failed = [], []
     for index in range(comm.rank, len(combinations), comm.size):
         try:
             mine.append((index, _solve(sweep, combinations[index])))
         except InputError as error:
-            failure = f"parameters {combinations[index]}: {error}"
-            break
+            failed.append((index, f"parameters {combinations[index]}: {error}"))
+            if not sweep.skip_failed:
+                break
+            logger.warning("sweep: skipped %s", failed[-1][1])
+            continue
         logger.info("sweep %d/%d %s done", index + 1, len(combinations), combinations[index])
-    failures = [f for f in comm.allgather(failure) if f is not None]
-    if failures:
-        raise InputError("; ".join(failures))
-    gathered = [pair for part in comm.allgather(mine) for pair in part]
-    return [sample for _, sample in sorted(gathered, key=lambda pair: pair[0])]
+    failed = sorted(pair for part in comm.allgather(failed) for pair in part)
+    gathered = sorted((pair for part in comm.allgather(mine) for pair in part),
+                      key=lambda pair: pair[0])
+    if failed and (not sweep.skip_failed or not gathered):
+        raise InputError("; ".join(message for _, message in failed))
+    return [sample for _, sample in gathered], [message for _, message in failed]
 
 
 @dataclass(frozen=True)
@@ -186,12 +219,13 @@ def _cell(value: float | None) -> str:
     return "inf" if value is None else f"{value:.10g}"
 
 
-def write_sweep(sweep: SweepConfig, samples: list[Sample], out: Path) -> dict[str, Any]:
+def write_sweep(sweep: SweepConfig, samples: list[Sample], out: Path,
+                failed: list[str] = ()) -> dict[str, Any]:
     """Write ``<name>.csv``, ``<name>.json`` and ``<name>.png`` into ``out`` (call on one
     rank); returns the JSON record."""
     out.mkdir(parents=True, exist_ok=True)
     stem = sweep.base.path.stem
-    names = [name for name, _ in sweep.grid]
+    names = sweep.names
     dim = len(samples[0].relative_D_eff)
     axes = "xyz"[:dim]
     with (out / f"{stem}.csv").open("w", newline="") as stream:
@@ -204,7 +238,8 @@ def write_sweep(sweep: SweepConfig, samples: list[Sample], out: Path) -> dict[st
                             + [_cell(v) for v in s.tortuosity] + [s.ndofs, f"{s.time_s:.3f}"])
     record: dict[str, Any] = {
         "config": str(sweep.base.path), "x": sweep.x, "spread": sweep.spread,
-        "samples": len(samples), "time_s": sum(s.time_s for s in samples),
+        "samples": len(samples), "failed": list(failed),
+        "time_s": sum(s.time_s for s in samples),
         "rows": [{"parameters": s.parameters, "porosity": s.porosity,
                   "relative_D_eff": list(s.relative_D_eff), "tortuosity": list(s.tortuosity)}
                  for s in samples]}
@@ -222,14 +257,20 @@ def write_sweep(sweep: SweepConfig, samples: list[Sample], out: Path) -> dict[st
 
 
 def _tortuosity_table(sweep: SweepConfig, samples: list[Sample]) -> list[dict[str, Any]]:
-    """Per value of ``x``: mean and standard deviation of τ per direction (None: blocked)."""
+    """Per value of ``x`` and of the other swept parameters (``spread`` aside): mean and
+    standard deviation of τ per direction over ``spread`` (None: blocked)."""
+    others = [n for n in sweep.names if n not in (sweep.x, sweep.spread)]
+    groups: dict[tuple[float, ...], list[Sample]] = {}
+    for sample in samples:
+        key = tuple(sample.parameters[n] for n in [sweep.x, *others])
+        groups.setdefault(key, []).append(sample)
     table = []
-    for value in dict.fromkeys(s.parameters[sweep.x] for s in samples):
-        group = [s for s in samples if s.parameters[sweep.x] == value]
+    for key, group in groups.items():
         taus = np.array([[np.inf if t is None else t for t in s.tortuosity] for s in group])
         mean = taus.mean(axis=0)
         std = taus.std(axis=0, ddof=1) if len(group) > 1 else np.zeros(len(mean))
-        table.append({sweep.x: value, "samples": len(group),
+        table.append({**dict(zip([sweep.x, *others], key, strict=True)),
+                      "samples": len(group),
                       "porosity": float(np.mean([s.porosity for s in group])),
                       "tau": [None if not np.isfinite(m) else float(m) for m in mean],
                       "tau_std": [None if not np.isfinite(m) else float(d)
@@ -274,17 +315,23 @@ def _plot_bruggeman(sweep: SweepConfig, samples: list[Sample], fit: Fit, path: P
 
 def _plot_tortuosity(sweep: SweepConfig, table: list[dict[str, Any]], path: Path) -> None:
     plt, figure, axes = _figure()
-    x = np.array([row[sweep.x] for row in table])
-    for i in range(len(table[0]["tau"])):
-        rows = [(xv, row["tau"][i], row["tau_std"][i]) for xv, row in zip(x, table, strict=True)
-                if row["tau"][i] is not None]
-        if rows:
-            xv, tau, std = np.array(rows).T
-            axes.errorbar(xv, tau, yerr=std, marker="o", capsize=3,
-                          label=f"τ_{'xyz'[i]} (mean ± std)")
+    others = [n for n in sweep.names if n not in (sweep.x, sweep.spread)]
+    curves: dict[tuple[float, ...], list[dict[str, Any]]] = {}
+    for row in table:
+        curves.setdefault(tuple(row[n] for n in others), []).append(row)
+    for key, rows in curves.items():
+        label = ", ".join(f"{n} = {v:g}" for n, v in zip(others, key, strict=True))
+        for i in range(len(rows[0]["tau"])):
+            points = [(row[sweep.x], row["tau"][i], row["tau_std"][i]) for row in rows
+                      if row["tau"][i] is not None]
+            if points:
+                x, tau, std = np.array(points).T
+                axes.errorbar(x, tau, yerr=std, marker="o", capsize=3,
+                              label=f"τ_{'xyz'[i]}" + (f" ({label})" if label else ""))
     axes.set_xlabel(sweep.x)
     axes.set_ylabel("tortuosity τ = ε D / D_eff [-]")
-    axes.set_title(f"{sweep.base.path.stem}", fontsize=10)
+    spread = f"; mean ± std over {sweep.spread}" if sweep.spread else ""
+    axes.set_title(f"{sweep.base.path.stem}{spread}", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()

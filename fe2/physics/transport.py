@@ -234,7 +234,7 @@ def transport_constants(D_eff: np.ndarray, porosity: float, D: float,
 
     with np.errstate(divide="ignore", invalid="ignore"):
         bruggeman = (per_direction(np.log(relative) / np.log(porosity))
-                     if 0 < porosity < 1 and np.all(relative[~blocked] > 0) else None)
+                     if 0 < porosity < 1 - 1e-12 and np.all(relative[~blocked] > 0) else None)
         return {
             "porosity": float(porosity), "D": float(D), "D_eff": diagonal.tolist(),
             "relative_D_eff": relative.tolist(),
