@@ -31,13 +31,13 @@ SetFactory("OpenCASCADE");
 
 DefineConstant[
   L = {1, Min 0.1, Max 100, Name "Parameters/L"},                         // cell side length
-  N = {20, Min 1, Max 2000, Step 1, Name "Parameters/N"},                 // number of spheres
-  porosity = {0.7, Min 0.6, Max 0.99, Name "Parameters/porosity"},       // target pore volume fraction [-]
+  N = {10, Min 1, Max 2000, Step 1, Name "Parameters/N"},                 // number of spheres
+  porosity = {0.8, Min 0.6, Max 0.99, Name "Parameters/porosity"},       // target pore volume fraction [-]
   gap = {0.02, Min 0, Max 10, Name "Parameters/gap"},                     // min. sphere-sphere distance
   margin = {0.02, Min 0, Max 1, Name "Parameters/margin"},                // min. distance of a surface from a face/edge/corner it does not cross
   seed = {1, Min 1, Max 2147483646, Step 1, Name "Parameters/seed"},      // generator seed (integer 1 .. 2^31-2)
   max_attempts = {100000, Min 1, Step 1, Name "Parameters/max_attempts"}, // max. number of candidate centres drawn
-  h = {0.08, Min 0.005, Max 1, Name "Parameters/h"}                       // characteristic mesh size
+  h = {0.1, Min 0.005, Max 1, Name "Parameters/h"}                        // characteristic mesh size
 ];
 
 R = L * ((1 - porosity) * 3 / (4 * Pi * N))^(1 / 3);

@@ -13,7 +13,8 @@ problem with the two 1D estimates of a channel made of thin slices across it:
 
 Writes ``constriction_study.csv`` (δ, L, L/w, ε, τ_x, harmonic τ, relative difference) and
 ``constriction_study.png`` (τ_x against L/w with the harmonic estimates) into ``--out`` (default
-``build/sweeps/constriction_study``) on rank 0. ``--quick``: two lengths, coarse mesh (tests).
+``build/sweeps/constriction_study``) on rank 0. ``--quick``: two lengths, P1 on a coarse mesh
+(h = 0.05; for the tests).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = load_sweep(HERE / "constriction_sweep.toml")
     if args.quick:
         grid = tuple((name, (0.5, 4.0) if name == "L" else values) for name, values in sweep.grid)
-        rve = dataclasses.replace(sweep.base.rve, degree=1)
+        coarse = tuple((n, 0.05 if n == "h" else v) for n, v in sweep.base.rve.parameters)
+        rve = dataclasses.replace(sweep.base.rve, degree=1, parameters=coarse)
         sweep = dataclasses.replace(sweep, grid=grid,
                                     base=dataclasses.replace(sweep.base, rve=rve))
     samples, _ = run_sweep(sweep, comm)
