@@ -225,3 +225,21 @@ def test_constriction_study_approaches_the_harmonic_estimate(tmp_path):
     for row in rows:
         assert 0 < float(row["relative_difference"]) < 0.02
         assert float(row["tau_x"]) > 1.02
+
+
+def test_an_fe2_transport_rve_that_does_not_percolate_is_a_clear_error(shared_tmp):
+    """The same check guards the RVEs of `fe2 run`: the fibre of rve_square.geo as the only
+    conducting phase of a micro region is a ConfigError naming the case and the table, raised
+    on every rank before anything is solved."""
+    from conftest import run_case
+
+    from fe2.app.case import ConfigError
+
+    case = case_copy(REPO / "problems" / "transport" / "layered_cell_fe2.toml", shared_tmp,
+                     "fe2_isolated",
+                     [('phases = ["matrix"]        # the electrolyte; the fibre is a solid '
+                       'particle\n[micro.materials.matrix]',
+                       'phases = ["inclusion"]\n[micro.materials.inclusion]'),
+                      ('mesh = "', f'mesh_dir = "{shared_tmp}"\nmesh = "')])
+    with pytest.raises(ConfigError, match=r"\[micro #1\].*does not percolate across the cell"):
+        run_case(case, shared_tmp / "fe2_isolated_out")
