@@ -172,7 +172,7 @@ def run_sweep(sweep: SweepConfig, comm: MPI.Comm) -> tuple[list[Sample], list[st
             failed.append((index, f"parameters {combinations[index]}: {error}"))
             if not sweep.skip_failed:
                 break
-            logger.warning("sweep: skipped %s", failed[-1][1])
+            logger.info("sweep: skipped %s", failed[-1][1])  # rank 0 prints the list
             continue
         logger.info("sweep %d/%d %s done", index + 1, len(combinations), combinations[index])
     failed = sorted(pair for part in comm.allgather(failed) for pair in part)
