@@ -169,9 +169,25 @@ class _RunReader(TableReader):
                 raise self.fail(section, f"path must be a list of [s, load factor] pairs, got "
                                          f"{path!r}")
             extra["path"] = tuple((float(a), float(b)) for a, b in path)
+        if isinstance(table, dict) and "steps" in table:
+            extra.update(self.equal_steps(table, section))
         return self.dataclass(raw, section, Stepping, exclude=("variable", "path"),
-                              allowed_extra=tuple(extra),
+                              allowed_extra=("path", "steps"),
                               variable="time" if section == "time" else "load", **extra)
+
+    def equal_steps(self, table: dict[str, Any], section: str) -> dict[str, float]:
+        """``steps = N``: N equal increments end/N (initial_step = max_step = end/N; a failed
+        step is still cut back, down to min_step, by default at most the increment)."""
+        given = [key for key in ("initial_step", "max_step") if key in table]
+        if given:
+            raise self.fail(section, f"steps = N sets the increment end/N: remove "
+                                     f"{' and '.join(given)}")
+        count = self.integer(table, section, "steps", 1, minimum=1)
+        step = self.number(table, section, "end", 1.0) / count
+        defaults = {"initial_step": step, "max_step": step}
+        if "min_step" not in table:
+            defaults["min_step"] = min(Stepping.min_step, step)
+        return defaults
 
     def solver(self, table: dict[str, Any]) -> SolverSettings:
         extra: dict[str, Any] = {}
