@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from conftest import MESHES
 from mpi4py import MPI
@@ -54,3 +55,57 @@ def test_bad_steps_are_clear_errors(shared_tmp, loading, message):
     """Conflicting or wrong step keys name the table and the way out."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_run_config(_plate(shared_tmp, "bad_steps", loading))
+
+
+# ---------------------------------------------------------------- energy written once
+def _lame(E: float, nu: float) -> str:
+    return f"lambda = {E * nu / ((1 + nu) * (1 - 2 * nu))!r}\nmu = {E / (2 * (1 + nu))!r}"
+
+
+def _energy_case(folder, name: str, shared: str, matrix: str, inclusion: str):
+    """The plate with ``shared`` added to [micro] and the two phases' tables replaced."""
+    path = _plate(folder, name, "steps = 2", matrix=matrix)
+    if WORLD.rank == 0:
+        text = path.read_text().replace("[micro.materials.matrix]",
+                                         f"{shared}\n[micro.materials.matrix]")
+        path.write_text(text.replace('law = "elastic"\nE = 400e3\nnu = 0.2', inclusion))
+    WORLD.barrier()
+    return path
+
+
+QUADRATIC = 'energy = "0.5*lambda*tr(eps)**2 + mu*inner(eps, eps)"'
+
+
+def test_energy_once_per_case_with_a_keyword_parameter(shared_tmp):
+    """The quadratic energy written once in [micro] with a parameter named `lambda`, used by
+    both phases with their own parameters (before: `lambda` gave "invalid syntax" and every
+    phase had to repeat the energy). The FE² run gives the reaction of the elastic micro
+    model homogenized once (relative 1e-8: both are exact for this energy)."""
+    case = _energy_case(shared_tmp, "energy_once", QUADRATIC,
+                        f'law = "energy"\n{_lame(70e3, 0.33)}',
+                        f'law = "energy"\n{_lame(400e3, 0.2)}')
+    by_energy = _run(case, shared_tmp / "energy_once")
+    linear = _run(_plate(shared_tmp, "energy_linear", "steps = 2"), shared_tmp / "linear")
+    assert by_energy.summary["total_rve_solves"] > 0
+    a, b = _reactions(by_energy.summary), _reactions(linear.summary)
+    assert a.shape == b.shape and np.allclose(a, b, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("shared, matrix, message", [
+    ("", 'law = "energy"\nmu = 1.0', '[micro.materials.matrix] law = "energy" needs energy = '
+                                      '"<UFL text in eps>" here or once in [micro]'),
+    (QUADRATIC, 'law = "elastic"\nE = 1.0\nnu = 0.2',
+     '[micro] energy is given but no phase has law = "energy"'),
+    (QUADRATIC, 'law = "energy"\nlambda = 1.0', "[micro.materials.matrix] energy = "
+                                                 "'0.5*lambda*tr(eps)**2 + mu*inner(eps, eps)': "
+                                                 "NameError"),
+    ("", 'law = "energy"\nenergy = "eps + "\nI = 1.0', "[micro.materials.matrix] energy "
+                                                       "parameter(s) ['I'] would hide"),
+])
+def test_bad_energy_is_a_clear_error(shared_tmp, shared, matrix, message):
+    """A missing, unused or wrong energy names the table (before: errors without the table,
+    or a missing energy key on every phase)."""
+    inclusion = 'law = "elastic"\nE = 400e3\nnu = 0.2'
+    case = _energy_case(shared_tmp, "bad_energy", shared, matrix, inclusion)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_run_config(case)
