@@ -5,13 +5,18 @@ before. Most only read the case (fast); one run per feature shows it end to end.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MESHES
+from conftest import MESHES, REPO
 from mpi4py import MPI
 from test_fe2_run import ELASTIC, PLATE, _reactions, _run
 
+from fe2.app.case import load_config
+from fe2.app.homogenize import homogenize
 from fe2.app.run_case import load_run_config
 from fe2.core.errors import ConfigError
 
@@ -109,3 +114,83 @@ def test_bad_energy_is_a_clear_error(shared_tmp, shared, matrix, message):
     case = _energy_case(shared_tmp, "bad_energy", shared, matrix, inclusion)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_run_config(case)
+
+
+# ---------------------------------------------------------------- groups named in the case
+# The laminate of meshes/rve_laminate.geo (f = 0.5) with unnamed physical groups; tags 1 and 2
+# are used by a surface and a curve each.
+UNNAMED_LAMINATE = """
+h = 0.25;
+Point(1) = {0, 0, 0, h}; Point(2) = {1, 0, 0, h}; Point(3) = {1, 0.5, 0, h};
+Point(4) = {0, 0.5, 0, h}; Point(5) = {1, 1, 0, h}; Point(6) = {0, 1, 0, h};
+Line(1) = {1, 2}; Line(2) = {2, 3}; Line(3) = {4, 3}; Line(4) = {1, 4};
+Line(5) = {3, 5}; Line(6) = {6, 5}; Line(7) = {4, 6};
+Curve Loop(1) = {1, 2, -3, -4}; Curve Loop(2) = {3, 5, -6, -7};
+Plane Surface(1) = {1}; Plane Surface(2) = {2};
+Periodic Curve {2} = {4} Translate {1, 0, 0};
+Periodic Curve {5} = {7} Translate {1, 0, 0};
+Periodic Curve {6} = {1} Translate {0, 1, 0};
+Physical Surface(1) = {1}; Physical Surface(2) = {2};
+Physical Curve(1) = {4, 7}; Physical Curve(2) = {2, 5};
+Physical Curve(3) = {1}; Physical Curve(4) = {6};
+"""
+NAMES = ('groups = { "2:1" = "layer_a", "2:2" = "layer_b", "1:1" = "left", "1:2" = "right", '
+         '3 = "bottom", 4 = "top" }')
+LAMINATE = REPO / "problems" / "mechanics" / "rve_laminate.toml"
+
+
+@pytest.fixture(scope="module")
+def unnamed_msh(tmp_path_factory) -> Path:
+    """The unnamed laminate meshed by `fe2 mesh` as a user would."""
+    folder = tmp_path_factory.mktemp("unnamed")
+    (folder / "unnamed.geo").write_text(UNNAMED_LAMINATE)
+    done = subprocess.run([sys.executable, "-m", "fe2", "mesh", str(folder / "unnamed.geo"),
+                           "--out", str(folder)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return folder / "unnamed.msh"
+
+
+def _laminate_case(folder: Path, msh: Path, groups: str) -> Path:
+    """problems/mechanics/rve_laminate.toml on the unnamed mesh with ``groups``."""
+    text = LAMINATE.read_text().replace('mesh = "../../meshes/rve_laminate.geo"',
+                                        f'mesh = "{msh}"\n{groups}')
+    path = folder / "unnamed_laminate.toml"
+    path.write_text(text.replace("parameters = { f = 0.5 }", ""))
+    return path
+
+
+@pytest.mark.serial
+def test_groups_name_an_unnamed_mesh(tmp_path, unnamed_msh):
+    """[rve] groups names the groups by tag ("dim:tag" where two dimensions share it): the
+    unnamed laminate homogenizes to the stiffness of the named one (relative 1e-10: the
+    layered stiffness is exact on any mesh). Before: `groups` was an unknown key and the mesh
+    was refused ("physical group 1:1 has no name")."""
+    named = homogenize(load_config(LAMINATE), MPI.COMM_SELF).tensor
+    case = _laminate_case(tmp_path, unnamed_msh, NAMES)
+    unnamed = homogenize(load_config(case), MPI.COMM_SELF).tensor
+    assert np.allclose(unnamed, named, rtol=1e-10, atol=1e-10 * np.abs(named).max())
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("groups, message", [
+    ("", "physical group 1:1 has no name; fe2 refers to groups by name: name it in the mesh "
+         "table of the case, e.g. groups = { 1 = \"matrix\" }"),
+    (NAMES.replace('"2:1"', "1"), "[rve] groups: 1 = 'layer_a': unnamed.msh has groups of tag 1 "
+                                   "in dimensions [1, 2]; write \"<dim>:1\""),
+    (NAMES.replace("4 = ", "7 = "), "[rve] groups: 7 = 'top': unnamed.msh has no physical group "
+                                     "7; its groups are 1:1 (unnamed)"),
+    (NAMES.replace('"top"', '"left"'), "[rve] groups: the name(s) ['left'] are given to "
+                                        "several tags"),
+    (NAMES.replace('"1:1"', '"one"'), "[rve] groups: key 'one' must be a physical tag"),
+    ('groups = "layer_a"', "[rve] groups must be a table like { 1 = \"matrix\", 2 = \"fibre\" "
+                           "}, got 'layer_a'"),
+    (NAMES.replace('"top"', "4"), "[rve.groups] 4 must be a string, got 4"),
+])
+def test_bad_groups_are_clear_errors(tmp_path, unnamed_msh, groups, message):
+    """A missing name, an ambiguous or absent tag, a name given twice, a bad key or value
+    name the case, table and key; `fe2 homogenize` exits with status 2, no traceback."""
+    case = _laminate_case(tmp_path, unnamed_msh, groups)
+    done = subprocess.run([sys.executable, "-m", "fe2", "homogenize", str(case)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -24,7 +24,7 @@ __all__ = ["BoundarySpec", "CaseInput", "RunConfig", "load_run_config"]
 
 _GENERIC = ("description", "macro", "physics", "boundary", "loading", "time", "solver",
             "parallel", "output")
-_MACRO = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree",
+_MACRO = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "groups", "degree",
           "quadrature_degree")
 _COMPONENT_LIMIT = 3  # components named per vector field (x, y, z)
 
