@@ -139,13 +139,23 @@ NAMES = ('groups = { "2:1" = "layer_a", "2:2" = "layer_b", "1:1" = "left", "1:2"
 LAMINATE = REPO / "problems" / "mechanics" / "rve_laminate.toml"
 
 
+NAMED_LAMINATE = UNNAMED_LAMINATE
+for _old, _new in (("Surface(1)", 'Surface("layer_a", 1)'), ("Surface(2)", 'Surface("layer_b", 2)'),
+                   ("Curve(1)", 'Curve("left", 1)'), ("Curve(2)", 'Curve("right", 2)'),
+                   ("Curve(3)", 'Curve("bottom", 3)'), ("Curve(4)", 'Curve("top", 4)')):
+    NAMED_LAMINATE = NAMED_LAMINATE.replace(f"Physical {_old}", f"Physical {_new}")
+
+
 @pytest.fixture(scope="module")
 def unnamed_msh(tmp_path_factory) -> Path:
-    """The unnamed laminate meshed by `fe2 mesh` as a user would."""
+    """The unnamed laminate (and named.msh, the same with names) meshed by `fe2 mesh` as a
+    user would."""
     folder = tmp_path_factory.mktemp("unnamed")
     (folder / "unnamed.geo").write_text(UNNAMED_LAMINATE)
+    (folder / "named.geo").write_text(NAMED_LAMINATE)
     done = subprocess.run([sys.executable, "-m", "fe2", "mesh", str(folder / "unnamed.geo"),
-                           "--out", str(folder)], cwd=REPO, capture_output=True, text=True)
+                           str(folder / "named.geo"), "--out", str(folder)], cwd=REPO,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return folder / "unnamed.msh"
 
@@ -194,3 +204,43 @@ def test_bad_groups_are_clear_errors(tmp_path, unnamed_msh, groups, message):
                           capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+RUN_ON_LAMINATES = """
+[macro]
+mesh = "{msh}"
+{groups}
+[physics]
+kind = "mechanics"
+model = "plane_strain"
+[boundary.left]
+ux = 0.0
+uy = 0.0
+[boundary.right]
+ux = 0.01
+[micro]
+mesh = "{msh}"
+{groups}
+[micro.materials.layer_a]
+E = 10e3
+nu = 0.3
+[micro.materials.layer_b]
+E = 100e3
+nu = 0.2
+[loading]
+steps = 1
+"""
+
+
+@pytest.mark.serial
+def test_groups_in_macro_and_micro_tables_of_a_run(tmp_path, unnamed_msh):
+    """The laminate as macro mesh and as RVE, both unnamed and named in [macro] and [micro]:
+    the same reaction as the named copy of the mesh (relative 1e-12; before: refused)."""
+    reactions = []
+    for msh, groups in ((unnamed_msh, NAMES), (unnamed_msh.with_name("named.msh"), "")):
+        case = tmp_path / f"{msh.stem}.toml"
+        case.write_text(RUN_ON_LAMINATES.format(msh=msh, groups=groups))
+        done = _run(case, tmp_path / msh.stem, comm=MPI.COMM_SELF)
+        assert done.completed
+        reactions.append(_reactions(done.summary))
+    assert reactions[0][0, 1] != 0 and np.allclose(*reactions, rtol=1e-12, atol=0)
