@@ -244,3 +244,69 @@ def test_groups_in_macro_and_micro_tables_of_a_run(tmp_path, unnamed_msh):
         assert done.completed
         reactions.append(_reactions(done.summary))
     assert reactions[0][0, 1] != 0 and np.allclose(*reactions, rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------- a type check on every key
+TOP = 'description = "test plate"\n'  # (old, new, ...) edits below; top-level keys go here
+@pytest.mark.parametrize("edit, message", [
+    # before: TypeError tracebacks ('int' object is not iterable, string indices...)
+    ((TOP, TOP + "parallel = 1\n"), "parallel must be a table like [parallel], got 1"),
+    ((TOP, TOP + 'solver = "groups"\n', "[solver]\n", "[output]\n"),
+     "solver must be a table like [solver], got 'groups'"),
+    # before: "[output] unknown key 'x'" (the letters of the string)
+    ((TOP, TOP + 'output = "x"\n'), "output must be a table like [output], got 'x'"),
+    # before: an error without the file and table
+    (("[solver]", "[solver]\npetsc_options = { ksp_type = [1] }"),
+     "[solver.petsc_options] ksp_type must be a string, number or true/false, got [1]"),
+    # already errors before; kept
+    ((TOP, TOP + "loading = 3\n", "[loading]\n", "[output]\n"),
+     "loading must be a table like [loading], got 3"),
+    (("[solver]", "[solver]\npetsc_options = 1"), "[solver] petsc_options must be a table"),
+    (("[solver]", '[solver]\ngroups = "u"'), "[solver] groups must be a list of lists"),
+    (("[loading]", "[loading]\npath = 1"), "[loading] path must be a list of [s, load factor]"),
+    (("[solver]", '[parallel]\nbalance = "yes"\n[solver]'),
+     "[parallel] balance must be true or false, got 'yes'"),
+    (("parameters = { h = 0.2 }", "parameters = 0.2"),
+     "[micro] parameters must be a table like { R = 0.2 }, got 0.2"),
+    (("degree = 1", "degree = 1\nmesh_dir = 1"), "[macro] mesh_dir must be a string, got 1"),
+    ((ELASTIC, 'law = "energy"\nenergy = 1'),
+     "[micro.materials.matrix] energy must be a string, got 1"),
+])
+def test_every_key_has_its_type_checked(shared_tmp, edit, message):
+    """A value of the wrong type is an error naming the table, the key and what is expected."""
+    case = _plate(shared_tmp, "types", "steps = 1")
+    if WORLD.rank == 0:
+        text = case.read_text()
+        for old, new in zip(edit[::2], edit[1::2], strict=True):
+            text = text.replace(old, new, 1)
+        case.write_text(text)
+    WORLD.barrier()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_run_config(case)
+
+
+@pytest.mark.parametrize("phases", ['"matrix"', "[]", '["a", "a"]', "[1]"])
+def test_phases_of_a_transport_micro_table_must_be_a_list_of_names(shared_tmp, phases):
+    """`phases = "matrix"` in [micro] of a transport case (before: split into letters there
+    too, as in [physics] of fe2 homogenize)."""
+    case = shared_tmp / "transport_phases.toml"
+    if WORLD.rank == 0:
+        case.write_text(f"""
+[macro]
+mesh = "{MESHES}/rectangle.geo"
+[physics]
+kind = "transport"
+[boundary.left]
+c = 1.0
+[micro]
+mesh = "{MESHES}/rve_square.geo"
+phases = {phases}
+[micro.materials.matrix]
+D = 1.0
+""")
+    WORLD.barrier()
+    with pytest.raises(ConfigError, match=re.escape("[micro] phases must be a non-empty list "
+                                                    "of phase names")
+                       if phases != '["a", "a"]' else re.escape("[micro] phases lists a name "
+                                                                 "twice")):
+        load_run_config(case)

@@ -163,6 +163,9 @@ class TableReader:
 
     def keys(self, table: Mapping[str, Any], section: str, allowed: Sequence[str],
              required: Sequence[str] = ()) -> None:
+        """``table`` is a table with only ``allowed`` keys and every ``required`` one."""
+        if not isinstance(table, Mapping):
+            raise self.fail(section, f"must be a table, got {table!r}")
         for key in table:
             if key not in allowed:
                 raise self.fail(section, f"unknown key {key!r}; allowed keys: "
