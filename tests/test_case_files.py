@@ -4,6 +4,8 @@ before. Most only read the case (fast); one run per feature shows it end to end.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from fe2.app.run_case import load_run_config
 from fe2.core.errors import ConfigError
 
 WORLD = MPI.COMM_WORLD
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # this repository's fe2 in subprocesses
 
 
 def _plate(folder, name: str, loading: str, matrix: str = ELASTIC) -> object:
@@ -154,7 +157,7 @@ def unnamed_msh(tmp_path_factory) -> Path:
     (folder / "unnamed.geo").write_text(UNNAMED_LAMINATE)
     (folder / "named.geo").write_text(NAMED_LAMINATE)
     done = subprocess.run([sys.executable, "-m", "fe2", "mesh", str(folder / "unnamed.geo"),
-                           str(folder / "named.geo"), "--out", str(folder)], cwd=REPO,
+                           str(folder / "named.geo"), "--out", str(folder)], cwd=REPO, env=ENV,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return folder / "unnamed.msh"
@@ -200,7 +203,7 @@ def test_bad_groups_are_clear_errors(tmp_path, unnamed_msh, groups, message):
     """A missing name, an ambiguous or absent tag, a name given twice, a bad key or value
     name the case, table and key; `fe2 homogenize` exits with status 2, no traceback."""
     case = _laminate_case(tmp_path, unnamed_msh, groups)
-    done = subprocess.run([sys.executable, "-m", "fe2", "homogenize", str(case)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "fe2", "homogenize", str(case)], cwd=REPO, env=ENV,
                           capture_output=True, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
@@ -310,3 +313,23 @@ D = 1.0
                        if phases != '["a", "a"]' else re.escape("[micro] phases lists a name "
                                                                  "twice")):
         load_run_config(case)
+
+
+# ---------------------------------------------------------------- summary after a restart
+@pytest.mark.serial
+def test_summary_ranks_follow_a_restart_on_another_count(tmp_path):
+    """A run stopped after one step on 1 rank and restarted on 2: summary.json says 2 ranks
+    and one restart (issue 16 listed `ranks` of the first run kept; already right on main,
+    this test keeps it so)."""
+    case = _plate(tmp_path, "ranks", "steps = 2")
+    out = tmp_path / "ranks"
+    command = [sys.executable, "-m", "fe2", "run"]
+    first = subprocess.run([*command, str(case), "--out", str(out), "--max-steps", "1",
+                            "--quiet"], cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert first.returncode == 1, first.stderr  # stopped early, results kept
+    again = subprocess.run(["mpirun", "-n", "2", "--oversubscribe", *command, "--restart",
+                            str(out), "--quiet"], cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["ranks"], summary["restarts"], summary["status"]) == (2, 1, "completed")
+    assert [s["load_factor"] for s in summary["steps"]] == [0.5, 1.0]
