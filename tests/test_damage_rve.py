@@ -21,7 +21,7 @@ MATRIX = FractureMaterial(E=3.0, nu=0.35, Gc=5e-4, ell=0.1, k_ell=1e-6)  # kN/mm
 FIBRE = IsotropicElastic(E=70.0, nu=0.2)
 COMPOSITE = REPO / "problems" / "phase_field" / "composite_fe2.toml"
 COARSE = [("parameters = { R = 0.25, h = 0.025 }", "parameters = { R = 0.25, h = 0.05 }"),
-          ("ell = 0.05 ", "ell = 0.1 "), ("n_x = 2, n_y = 1", "n_x = 1, n_y = 1"),
+          ("n_x = 2, n_y = 1", "n_x = 1, n_y = 1"),
           ("[loading]\n", "[loading]\nend = 0.5\n")]
 
 

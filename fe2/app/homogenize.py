@@ -102,7 +102,7 @@ def homogenize(config: Config, comm: MPI.Comm) -> HomogenizationResult:
     path = prepare_mesh(config.rve, config.path, comm)
     timings["mesh"] = time.perf_counter() - start
     start = time.perf_counter()
-    data = load_mesh(path, MPI.COMM_SELF)
+    data = load_mesh(path, MPI.COMM_SELF, names=config.rve.groups)
     timings["load"] = time.perf_counter() - start
     active = config.check_mesh(data.domain_names(), data.tdim)
     gdim = data.mesh.geometry.dim

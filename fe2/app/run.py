@@ -65,7 +65,8 @@ def build_problem(config: RunConfig, comm: MPI.Comm) -> Problem:
         ConfigError, MeshError: on every rank.
     """
     path = prepare_mesh(config.macro, config.path, comm)
-    data = load_mesh(path, comm, required=[spec.group for spec in config.boundaries])
+    data = load_mesh(path, comm, required=[spec.group for spec in config.boundaries],
+                     names=config.macro.groups)
     definition = config.definition
     definition.check_mesh(data)
     gdim = data.mesh.geometry.dim
@@ -152,6 +153,13 @@ def run(config: RunConfig, out: Path, comm: MPI.Comm, *, resume: bool = False,
             status, message = "stopped", (f"{failure}; the last complete checkpoint is kept: "
                                           f"continue with fe2 run --restart {out}")
         solver.destroy()  # collective: not on the way out of an error raised on one rank only
+        report = getattr(config.definition, "report", None)
+        if report is not None and summary["steps"]:
+            try:
+                summary.update(report(problem, out))
+            except (ValueError, OSError) as error:  # raised on every rank alike
+                if comm.rank == 0:
+                    log.warning("the physics' report was not written: %s", error)
         try:
             recorder.close(status, message)
         except (OSError, ValueError) as error:  # raised on every rank alike

@@ -37,6 +37,8 @@ class Field:
         bounds: (lower, upper) for bound-constrained solvers (a number, ±inf or "previous");
             None: unbounded.
         label: what it is, with units, for pictures and files.
+        initial: its uniform value at the start of a run (and the first Newton guess), e.g.
+            a concentration whose logarithm the weak form takes.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Field:
     degree: int = 1
     bounds: tuple[Bound, Bound] | None = None
     label: str = ""
+    initial: float = 0.0
 
     def component_names(self, gdim: int) -> tuple[str, ...]:
         return self.components[:gdim] if self.vector else self.components[:1]
@@ -157,6 +160,9 @@ class Definition(Protocol):
     # Optional: ``events(problem) -> {name: bool}``, conditions (the same on every rank) whose
     # first converged step (step, t, load factor) summary.json records under "events", e.g.
     # the loss of ellipticity.
+    # Optional: ``report(problem, out) -> {name: value}``, called once at the end of a run
+    # (collective): the definition writes its own files into the folder ``out`` (rank 0) and
+    # returns entries for summary.json (e.g. effective properties, profiles over time).
 
 
 def find_definition(kind: str) -> type:

@@ -93,6 +93,10 @@ class Problem:
         self._hints: dict[str, NDArray] = {}
         self.w = fem.Function(self.V, name=self.fields[0].name)
         self.w_previous = fem.Function(self.V)
+        for f in self.fields:
+            if f.initial:
+                self.w.x.array[self._layout(f.name)[1]] = f.initial
+        self.w_previous.x.array[:] = self.w.x.array
         degree = max(f.degree for f in self.fields)
         if quadrature_degree is None:
             quadrature_degree = definition.quadrature_degree(degree)

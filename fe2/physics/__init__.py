@@ -1,3 +1,3 @@
 """Problem definitions, one module per physics (fe2.core.definition.Definition)."""
 
-KINDS = ("mechanics", "transport", "thermoelasticity", "phase_field")
+KINDS = ("mechanics", "transport", "thermoelasticity", "phase_field", "porous_electrode")

@@ -92,13 +92,8 @@ def _read_diffusivity(reader, values: Any, section: str) -> float:
 
 
 def _read_options(reader, table: dict[str, Any], section: str) -> dict[str, Any]:
-    phases = table.get("phases")
-    if phases is not None:
-        if (not isinstance(phases, list) or not phases
-                or not all(isinstance(p, str) for p in phases)):
-            raise reader.fail(section, f"phases must be a non-empty list of phase names, got "
-                                       f"{phases!r}")
-        phases = tuple(phases)
+    phases = reader.strings(table, section, "phases", "phase names")
+    phases = tuple(phases) if phases is not None else None
     concentration = ("constant", 0.0)
     if "concentration" in table:
         conc = reader.table(table, section, "concentration")
@@ -263,16 +258,8 @@ class TransportCell:
             kappa = reader.number(table, "physics", "kappa", 0.0)
             if not kappa > 0:
                 raise reader.fail("physics", f"kappa = {kappa}: must be positive")
-        phases = table.get("phases")
-        if phases is not None:
-            if (not isinstance(phases, list) or not phases
-                    or not all(isinstance(p, str) for p in phases)):
-                raise reader.fail("physics", f"phases must be a non-empty list of phase names, "
-                                             f"got {phases!r}")
-            if len(set(phases)) != len(phases):
-                raise reader.fail("physics", f"phases lists a phase twice: {phases}")
-            phases = tuple(phases)
-        return {"phases": phases, "kappa": kappa}
+        phases = reader.strings(table, "physics", "phases", "phase names")
+        return {"phases": tuple(phases) if phases is not None else None, "kappa": kappa}
 
     def material(self, D: float) -> Diffusivity:
         return Diffusivity(D)

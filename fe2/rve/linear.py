@@ -181,6 +181,23 @@ class LinearRVE:
         self.F, self.W = np.array(loads).T, np.array(fluctuations).T
         return (self.A0 + self.F.T @ self.W) / self.volume
 
+    def rescaled(self, factors: dict[str, float]) -> np.ndarray:
+        """The homogenized tangent with phase p's matrix multiplied by ``factors[p]``: the cell
+        problem re-assembled, re-factorized and solved (coefficients that follow the macro
+        state, e.g. a concentration). :attr:`tangent` and the stored fluctuations stay those
+        of the original materials."""
+        saved = self.A0, self.F, self.W
+        try:
+            for name, (_, constant, matrix) in self.phase_matrices.items():
+                constant.value[:] = factors[name] * matrix
+            self.A0 = sum(self.volume_fractions[name] * self.volume * factors[name] * matrix
+                          for name, (_, _, matrix) in self.phase_matrices.items())
+            return self._condense()
+        finally:
+            for _, constant, matrix in self.phase_matrices.values():
+                constant.value[:] = matrix
+            self.A0, self.F, self.W = saved
+
     # The micro-model interface (fe2.core.micro.MicroModel): linear, stateless, no solve per point.
     is_linear = True
     state_size = 0
