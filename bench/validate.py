@@ -136,7 +136,7 @@ def sent(out: Path) -> list[Row]:
 
 
 def porous_microstructure(out: Path) -> list[Row]:
-    """Porous-electrode cells (problems/porous_electrode/README_micro.md): layered cell
+    """Porous-electrode cells (problems/porous_electrode/README.md): layered cell
     (DESIGN §6 means), straight pore (τ = 1), a long constricted pore against the 1D harmonic
     estimate, and the fitted Bruggeman exponent of the 2D packs against Bruggeman's 1.5."""
     import dataclasses
