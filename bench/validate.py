@@ -135,8 +135,44 @@ def sent(out: Path) -> list[Row]:
              source)]
 
 
+def porous_microstructure(out: Path) -> list[Row]:
+    """Porous-electrode cells (problems/porous_electrode/README.md): layered cell
+    (DESIGN §6 means), straight pore (τ = 1), a long constricted pore against the 1D harmonic
+    estimate, and the fitted Bruggeman exponent of the 2D packs against Bruggeman's 1.5."""
+    import dataclasses
+
+    from mpi4py import MPI
+
+    from fe2.app.case import load_config
+    from fe2.app.homogenize import homogenize
+    from fe2.app.sweep import bruggeman_fit, load_sweep, run_sweep
+
+    cases = PROBLEMS / "porous_electrode"
+    D = _homogenize(cases / "layered.toml").tensor
+    f, D_a, D_b = 0.3, 1.0, 0.1
+    rows = [("porous_electrode/layered", "D_xx (along)", D[0, 0], f * D_a + (1 - f) * D_b,
+             "arithmetic mean"),
+            ("porous_electrode/layered", "D_yy (across)", D[1, 1],
+             1 / (f / D_a + (1 - f) / D_b), "harmonic mean"),
+            ("porous_electrode/straight_pore", "tau_x",
+             _homogenize(cases / "straight_pore.toml").engineering["tortuosity"][0], 1.0,
+             "straight pore")]
+    config = load_config(cases / "constriction.toml")
+    long = dataclasses.replace(config, rve=dataclasses.replace(
+        config.rve, parameters=(("L", 4.0), ("delta", 0.5), ("h", 0.03))))
+    tau = homogenize(long, MPI.COMM_SELF).engineering["tortuosity"][0]
+    rows.append(("porous_electrode/constriction", "tau_x, L/w = 8, delta 0.5", tau,
+                 1 / np.sqrt(1 - 0.5 ** 2), "1D harmonic mean of the width"))
+    sweep = load_sweep(cases / "bruggeman_2d.toml")
+    fit = bruggeman_fit(run_sweep(sweep, MPI.COMM_SELF)[0], sweep.spread)
+    rows.append(("porous_electrode/bruggeman_2d", f"alpha (+-{fit.std:.3f} over seeds)",
+                 fit.alpha, 1.5, "Bruggeman 1935 (3D spheres)"))
+    return rows
+
+
 ROWS: list[Callable[[Path], list[Row]]] = [hexagonal, laminate, heated_bar, transient_slab,
-                                           layered_cell, fracture_bars, sent]
+                                           layered_cell, fracture_bars, sent,
+                                           porous_microstructure]
 
 
 def main() -> int:

@@ -252,7 +252,7 @@ def test_ufl_energy_micro_law_runs_through_the_core(shared_tmp):
 
 @pytest.mark.serial
 @pytest.mark.parametrize("edit, message", [
-    (("[loading]", "[loading]\nsteps = 3"), "[loading] unknown key 'steps'"),
+    (("[loading]", "[loading]\nstep = 3"), "[loading] unknown key 'step'"),
     (("[boundary.right]", "[boundary.rigth]"), "missing physical group(s) ['rigth']"),
     (('law = "j2"', 'law = "j3"'), "law = 'j3': unknown value"),
     (("yield_stress = 150.0", "yield_stress = -1.0"),

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from fe2.core.errors import ConfigError
+from fe2.io.mesh import GroupNames
 from fe2.rve.linear import BOUNDARY_CONDITIONS
 
-__all__ = ["Config", "ConfigError", "RVESettings", "TableReader", "load_config", "read_toml"]
+__all__ = ["Config", "ConfigError", "RVESettings", "TableReader", "config_from_tables",
+           "load_config", "read_toml"]
 
 MESH_SUFFIXES = (".geo", ".msh")
 
 _TOP_KEYS = ("description", "rve", "physics", "materials")
-_RVE_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc")
+_RVE_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "groups", "degree",
+             "bc")
 _GEO_ONLY = ("mesh_order", "size_factor", "parameters", "mesh_dir")
 
 
@@ -38,6 +41,8 @@ class RVESettings:
         parameters: ``DefineConstant`` overrides of the ``.geo``, as (name, value).
         mesh_dir: where the ``.msh`` of a ``.geo`` goes (None: the default cache, see
             fe2.app.homogenize.mesh_target).
+        groups: names of physical groups by tag (``groups = { 1 = "matrix" }``), for meshes
+            whose groups have no names.
         degree: polynomial degree of the fluctuation field.
         bc: boundary condition of the cell problem (fe2.rve.linear.BOUNDARY_CONDITIONS).
     """
@@ -47,6 +52,7 @@ class RVESettings:
     size_factor: float = 1.0
     parameters: tuple[tuple[str, float], ...] = ()
     mesh_dir: Path | None = None
+    groups: GroupNames = GroupNames()
     degree: int = 1
     bc: str = "periodic"
 
@@ -110,9 +116,14 @@ def load_config(path: str | Path) -> Config:
     Raises:
         ConfigError: if the file is missing, not TOML, or any key or value is wrong.
     """
+    return config_from_tables(*read_toml(path))
+
+
+def config_from_tables(path: Path, raw: dict[str, Any]) -> Config:
+    """The Config of the parsed tables ``raw`` of the case file ``path`` (see load_config);
+    other readers (e.g. fe2.app.sweep) remove their own tables first."""
     from fe2.core.definition import find_definition
 
-    path, raw = read_toml(path)
     reader = TableReader(path)
     reader.keys(raw, "", _TOP_KEYS, required=("rve", "physics", "materials"))
     description = reader.string(raw, "", "description", default="")
@@ -158,6 +169,9 @@ class TableReader:
 
     def keys(self, table: Mapping[str, Any], section: str, allowed: Sequence[str],
              required: Sequence[str] = ()) -> None:
+        """``table`` is a table with only ``allowed`` keys and every ``required`` one."""
+        if not isinstance(table, Mapping):
+            raise self.fail(section, f"must be a table, got {table!r}")
         for key in table:
             if key not in allowed:
                 raise self.fail(section, f"unknown key {key!r}; allowed keys: "
@@ -171,6 +185,36 @@ class TableReader:
         value = raw[key]
         if not isinstance(value, dict):
             raise self.fail(section, f"{key} must be a table ([{key}]), got {value!r}")
+        return value
+
+    def mapping(self, table: Mapping[str, Any], section: str, key: str,
+                example: str = "") -> dict[str, Any]:
+        """The inline table ``key`` (absent: empty), e.g. ``parameters = { R = 0.2 }``."""
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            like = f" like {example}" if example else ""
+            raise self.fail(section, f"{key} must be a table{like}, got {value!r}")
+        return value
+
+    def strings(self, table: Mapping[str, Any], section: str, key: str,
+                what: str = "names") -> list[str] | None:
+        """A non-empty list of distinct strings (absent: None); a single string is refused
+        rather than split into letters."""
+        if key not in table:
+            return None
+        value = table[key]
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(item, str) for item in value)):
+            raise self.fail(section, f"{key} must be a non-empty list of {what}, e.g. "
+                                     f"[\"a\", \"b\"], got {value!r}")
+        if len(set(value)) < len(value):
+            raise self.fail(section, f"{key} lists a name twice: {value}")
+        return value
+
+    def boolean(self, table: Mapping[str, Any], section: str, key: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(section, f"{key} must be true or false, got {value!r}")
         return value
 
     def string(self, table: Mapping[str, Any], section: str, key: str,
@@ -215,6 +259,23 @@ class TableReader:
         except ValueError as error:
             raise self.fail(section, str(error)) from None
 
+    def group_names(self, table: Mapping[str, Any], section: str) -> GroupNames:
+        """``groups = { 1 = "matrix", "1:3" = "left" }``: names of physical groups by tag (a
+        key ``"dim:tag"`` when groups of several dimensions share the tag)."""
+        given = self.mapping(table, section, "groups", example='{ 1 = "matrix", 2 = "fibre" }')
+        names = []
+        for key in given:
+            dim, _, tag = key.rpartition(":")
+            if not (tag.isdigit() and (dim.isdigit() or not dim)):
+                raise self.fail(section, f"groups: key {key!r} must be a physical tag such as 1 "
+                                         f"(or \"<dim>:<tag>\" such as \"2:1\")")
+            names.append((int(dim) if dim else None, int(tag),
+                          self.string(given, f"{section}.groups", key)))
+        twice = sorted({name for *_, name in names if [n for *_, n in names].count(name) > 1})
+        if twice:
+            raise self.fail(section, f"groups: the name(s) {twice} are given to several tags")
+        return GroupNames(tuple(names), f"{self.path}: [{section}] groups")
+
     def rve(self, table: dict[str, Any], section: str = "rve",
             allowed: Sequence[str] = _RVE_KEYS) -> RVESettings:
         """A mesh source with its discretization; ``allowed`` keys of other tables that
@@ -233,21 +294,18 @@ class TableReader:
         size_factor = self.number(table, section, "size_factor", 1.0)
         if not size_factor > 0:
             raise self.fail(section, f"size_factor = {size_factor}: must be positive")
-        parameters = table.get("parameters", {})
-        if not isinstance(parameters, dict):
-            raise self.fail(section, f"parameters must be a table like {{ R = 0.2 }}, "
-                                   f"got {parameters!r}")
+        parameters = self.mapping(table, section, "parameters", example="{ R = 0.2 }")
         overrides = tuple((name, self.number(parameters, f"{section}.parameters", name, 0.0))
                           for name in sorted(parameters))
-        mesh_dir = table.get("mesh_dir")
-        if mesh_dir is not None:
-            mesh_dir = self.path.parent / self.string(table, section, "mesh_dir")
+        mesh_dir = (self.path.parent / self.string(table, section, "mesh_dir")
+                    if "mesh_dir" in table else None)
         return RVESettings(
             mesh=mesh.resolve(),
             mesh_order=self.integer(table, section, "mesh_order", 1, choices=(1, 2)),
             size_factor=size_factor,
             parameters=overrides,
             mesh_dir=mesh_dir,
+            groups=self.group_names(table, section),
             degree=self.integer(table, section, "degree", 1, minimum=1),
             bc=self.string(table, section, "bc", BOUNDARY_CONDITIONS, default="periodic"),
         )

@@ -92,6 +92,19 @@ def _build_parser() -> argparse.ArgumentParser:
                                  "transport: the gradient); default: unit e11 / unit d/dx")
     homogenize.set_defaults(run=_run_homogenize)
 
+    sweep = commands.add_parser(
+        "sweep", parents=[common],
+        help="a transport homogenization case over a grid of .geo parameters (.toml): CSV, "
+             "PNG, fitted Bruggeman exponent",
+        description="Solve the cell problem of a sweep case (see "
+                    "problems/porous_electrode/README.md) for every combination of its "
+                    "[sweep] parameters, shared out over the MPI ranks; rank 0 writes "
+                    "<name>.csv, <name>.json and <name>.png. Exit status 2 for a bad case.")
+    sweep.add_argument("config", type=Path, metavar="CONFIG.toml")
+    sweep.add_argument("--out", type=Path, metavar="DIR",
+                       help="output folder (default: build/sweeps/<case name>)")
+    sweep.set_defaults(run=_run_sweep)
+
     run = commands.add_parser(
         "run", parents=[common],
         help="an FE² job (.toml): macro Newton with RVE micro models at every point",
@@ -175,6 +188,45 @@ def _run_homogenize(args: argparse.Namespace) -> int:
         title = f"{config.path.name}: {config.description}".rstrip(": ")
         on_root(comm, lambda: _write(args.png, "--png", lambda path: plot_rve_fields(
             result.rve, path, strain, model=result.model, data=result.data, title=title)))
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    from fe2.app.sweep import load_sweep, run_sweep, write_sweep
+    from fe2.core.collective import on_root
+
+    comm = MPI.COMM_WORLD
+    sweep = load_sweep(args.config)
+    out = args.out or Path("build") / "sweeps" / sweep.base.path.stem
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: this is a file; give a folder")
+    samples, failed = run_sweep(sweep, comm)
+
+    def write() -> None:
+        try:
+            record = write_sweep(sweep, samples, out, failed)
+        except OSError as error:
+            raise OutputError(f"--out {out}: cannot write it ({error.strerror or error})") \
+                from None
+        stem = sweep.base.path.stem
+        for message in failed:
+            print(f"fe2 sweep: skipped {message}")
+        print(f"fe2 sweep: {len(samples)} cells in {record['time_s']:.1f} s (summed); wrote "
+              f"{out / stem}.csv, .json, .png")
+        if "bruggeman" in record:
+            fit = record["bruggeman"]
+            print(f"fe2 sweep: Bruggeman exponent alpha = {fit['alpha']:.4f} +- "
+                  f"{fit['std']:.4f} (range {fit['min']:.4f} .. {fit['max']:.4f}; "
+                  f"Bruggeman 1.5)")
+        for row in record.get("tortuosity", []):
+            taus = ", ".join("inf" if t is None else f"{t:.4f} +- {d:.4f}"
+                             for t, d in zip(row["tau"], row["tau_std"], strict=True))
+            where = ", ".join(f"{n} = {row[n]:g}" for n in sweep.names if n in row)
+            print(f"fe2 sweep: {where}: tau = {taus}")
+
+    on_root(comm, write, errors=(OutputError,))
     return 0
 
 

@@ -39,6 +39,8 @@ LABELS = {
     "tortuosity": "tau = porosity * D / D_eff",
     "macmullin": "MacMullin number D / D_eff",
     "bruggeman_exponent": "alpha in D_eff / D = porosity^alpha",
+    "kappa": "phase conductivity (unit of kappa)",
+    "kappa_eff": "effective conductivity kappa D_eff / D, diagonal",
 }
 
 
@@ -100,18 +102,20 @@ def homogenize(config: Config, comm: MPI.Comm) -> HomogenizationResult:
     path = prepare_mesh(config.rve, config.path, comm)
     timings["mesh"] = time.perf_counter() - start
     start = time.perf_counter()
-    data = load_mesh(path, MPI.COMM_SELF)
+    data = load_mesh(path, MPI.COMM_SELF, names=config.rve.groups)
     timings["load"] = time.perf_counter() - start
     active = config.check_mesh(data.domain_names(), data.tdim)
     gdim = data.mesh.geometry.dim
     cell = config.cell
+    inspect = getattr(cell, "inspect", None)  # facts of the mesh a cell checks before solving
+    facts = inspect(data, active, config.rve.bc) if inspect is not None else {}
     matrices = cell.matrices(config.materials, config.options, gdim)
     rve = LinearRVE(data, {p: matrices[p] for p in active}, field=cell.field,
                     degree=config.rve.degree, bc=config.rve.bc)
     timings["setup"], timings["solve"] = rve.setup_time, rve.solve_time
     fractions = rve.volume_fractions
     engineering, notes = cell.constants(rve.tangent, fractions, config.materials, active,
-                                        config.options)
+                                        {**config.options, **facts})
     return HomogenizationResult(
         config=config.path, mesh=path, kind=config.kind, model=config.options.get("model"),
         bc=config.rve.bc, degree=config.rve.degree, tensor=np.array(rve.tangent),
@@ -148,8 +152,8 @@ def format_result(result: HomogenizationResult) -> str:
     for key, value in result.engineering.items():
         if value is None:
             continue
-        text = (", ".join(_number(v) for v in value) if isinstance(value, list)
-                else _number(value))
+        text = (", ".join("infinite" if v is None else _number(v) for v in value)
+                if isinstance(value, list) else _number(value))
         lines.append(f"  {key:<20} {text:<34} {LABELS.get(key, '')}")
     lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines)

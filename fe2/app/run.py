@@ -65,7 +65,8 @@ def build_problem(config: RunConfig, comm: MPI.Comm) -> Problem:
         ConfigError, MeshError: on every rank.
     """
     path = prepare_mesh(config.macro, config.path, comm)
-    data = load_mesh(path, comm, required=[spec.group for spec in config.boundaries])
+    data = load_mesh(path, comm, required=[spec.group for spec in config.boundaries],
+                     names=config.macro.groups)
     definition = config.definition
     definition.check_mesh(data)
     gdim = data.mesh.geometry.dim

@@ -16,7 +16,6 @@ from typing import Any
 
 from fe2.app.case import RVESettings, TableReader, read_toml
 from fe2.core.definition import find_definition
-from fe2.core.errors import ConfigError
 from fe2.core.solvers import SolverSettings
 from fe2.core.stepping import Stepping
 
@@ -24,7 +23,7 @@ __all__ = ["BoundarySpec", "CaseInput", "RunConfig", "load_run_config"]
 
 _GENERIC = ("description", "macro", "physics", "boundary", "loading", "time", "solver",
             "parallel", "output")
-_MACRO = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree",
+_MACRO = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "groups", "degree",
           "quadrature_degree")
 _COMPONENT_LIMIT = 3  # components named per vector field (x, y, z)
 
@@ -89,15 +88,12 @@ def load_run_config(path: str | Path) -> RunConfig:
     reader.keys(raw, "", (*_GENERIC, *own), required=("macro", "physics", "boundary"))
     macro_table = reader.table(raw, "", "macro")
     macro = reader.rve(macro_table, "macro", _MACRO)
-    quadrature = macro_table.get("quadrature_degree")
-    if quadrature is not None:
-        quadrature = reader.integer(macro_table, "macro", "quadrature_degree", 1, minimum=0)
+    quadrature = (reader.integer(macro_table, "macro", "quadrature_degree", 1, minimum=0)
+                  if "quadrature_degree" in macro_table else None)
     stepping = reader.stepping(raw)
-    parallel = raw.get("parallel", {})
+    parallel = reader.mapping(raw, "", "parallel", example="[parallel]")
     reader.keys(parallel, "parallel", ("balance", "rve_ranks"))
-    balance = parallel.get("balance", False)
-    if not isinstance(balance, bool):
-        raise reader.fail("parallel", f"balance must be true or false, got {balance!r}")
+    balance = reader.boolean(parallel, "parallel", "balance", False)
     rve_ranks = reader.integer(parallel, "parallel", "rve_ranks", 1, minimum=1)
     if balance and rve_ranks > 1:
         raise reader.fail("parallel", "balance = true moves single points between ranks; it "
@@ -105,7 +101,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     case = CaseInput(reader, path, raw, physics, macro.degree, stepping, rve_ranks)
     definition = definition_class.from_case(case)
     boundaries = reader.boundaries(reader.table(raw, "", "boundary"), definition)
-    solver = reader.solver(raw.get("solver", {}))
+    solver = reader.solver(reader.mapping(raw, "", "solver", example="[solver]"))
     fields = definition.fields(_COMPONENT_LIMIT)
     bounded = [field.name for field in fields if field.bounds is not None]
     if bounded and solver.type == "newton":
@@ -116,7 +112,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     if solver.groups and sorted(grouped) != sorted(names):
         raise reader.fail("solver", f"groups {[list(g) for g in solver.groups]} must name "
                                     f"every field once: {names}")
-    output = raw.get("output", {})
+    output = reader.mapping(raw, "", "output", example="[output]")
     reader.keys(output, "output", ("reaction",))
     reaction = reader.reaction(output, boundaries)
     return RunConfig(path, reader.string(raw, "", "description", default=""), macro, quadrature,
@@ -158,9 +154,9 @@ class _RunReader(TableReader):
         if "loading" in raw and "time" in raw:
             raise self.fail("", "give either [loading] (quasi-static) or [time] (transient)")
         section = "time" if "time" in raw else "loading"
-        table = raw.get(section, {})
+        table = self.mapping(raw, "", section, example=f"[{section}]")
         extra = {}
-        if isinstance(table, dict) and "path" in table:
+        if "path" in table:
             path = table["path"]
             if (not isinstance(path, list) or len(path) < 2 or not all(
                     isinstance(p, list) and len(p) == 2 and all(
@@ -169,9 +165,25 @@ class _RunReader(TableReader):
                 raise self.fail(section, f"path must be a list of [s, load factor] pairs, got "
                                          f"{path!r}")
             extra["path"] = tuple((float(a), float(b)) for a, b in path)
+        if "steps" in table:
+            extra.update(self.equal_steps(table, section))
         return self.dataclass(raw, section, Stepping, exclude=("variable", "path"),
-                              allowed_extra=tuple(extra),
+                              allowed_extra=("path", "steps"),
                               variable="time" if section == "time" else "load", **extra)
+
+    def equal_steps(self, table: dict[str, Any], section: str) -> dict[str, float]:
+        """``steps = N``: N equal increments end/N (initial_step = max_step = end/N; a failed
+        step is still cut back, down to min_step, by default at most the increment)."""
+        given = [key for key in ("initial_step", "max_step") if key in table]
+        if given:
+            raise self.fail(section, f"steps = N sets the increment end/N: remove "
+                                     f"{' and '.join(given)}")
+        count = self.integer(table, section, "steps", 1, minimum=1)
+        step = self.number(table, section, "end", 1.0) / count
+        defaults = {"initial_step": step, "max_step": step}
+        if "min_step" not in table:
+            defaults["min_step"] = min(Stepping.min_step, step)
+        return defaults
 
     def solver(self, table: dict[str, Any]) -> SolverSettings:
         extra: dict[str, Any] = {}
@@ -184,17 +196,27 @@ class _RunReader(TableReader):
                                           f"e.g. [['u'], ['d']], got {groups!r}")
             extra["groups"] = tuple(tuple(g) for g in groups)
         if "petsc_options" in table:
-            options = self.table(table, "solver", "petsc_options")
-            extra["petsc_options"] = tuple((str(k), _option_text(v)) for k, v in options.items())
+            options = self.mapping(table, "solver", "petsc_options",
+                                   example='{ pc_type = "gamg" }')
+            extra["petsc_options"] = tuple((key, self.option_text(options, key))
+                                           for key in options)
         return self.dataclass({"solver": table}, "solver", SolverSettings,
                               exclude=("groups", "petsc_options"), allowed_extra=tuple(extra),
                               **extra)
 
+    def option_text(self, options: dict[str, Any], key: str) -> str:
+        """A PETSc option value as PETSc reads it (true/false, numbers, strings)."""
+        value = options[key]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float | str):
+            return str(value)
+        raise self.fail("solver.petsc_options", f"{key} must be a string, number or true/false, "
+                                                f"got {value!r}")
+
     def dataclass(self, raw: dict[str, Any], section: str, cls, exclude=(), allowed_extra=(),
                   **fixed):
-        table = raw.get(section, {})
-        if not isinstance(table, dict):
-            raise self.fail("", f"{section} must be a table [{section}], got {table!r}")
+        table = self.mapping(raw, "", section, example=f"[{section}]")
         names = [f.name for f in fields(cls) if f.name not in exclude]
         self.keys(table, section, (*names, *allowed_extra))
         values = dict(fixed)
@@ -233,10 +255,3 @@ def _components(definition) -> tuple[str, ...]:
     return tuple(name for field in definition.fields(_COMPONENT_LIMIT) for name in
                  field.component_names(_COMPONENT_LIMIT))
 
-
-def _option_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        return str(value)
-    raise ConfigError(f"petsc_options values must be strings or numbers, got {value!r}")

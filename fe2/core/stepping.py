@@ -45,16 +45,17 @@ class Stepping:
     variable: str = "load"
     path: tuple[tuple[float, float], ...] = ()  # (s, λ) points: a load history, e.g. unloading
 
-
     def __post_init__(self) -> None:
         if self.variable not in VARIABLES:
             raise ValueError(f"variable = {self.variable!r}: use one of {', '.join(VARIABLES)}")
-        if not 0 < self.min_step <= self.initial_step <= self.max_step:
-            raise ValueError("need 0 < min_step <= initial_step <= max_step")
-        if not 0 < self.cutback < 1 or self.growth < 1:
-            raise ValueError("need 0 < cutback < 1 and growth >= 1")
         if not self.end > 0:
             raise ValueError("the end of the stepping must be positive")
+        if not 0 < self.min_step <= self.initial_step <= self.max_step:
+            raise ValueError(f"need 0 < min_step <= initial_step <= max_step, got "
+                             f"{self.min_step:g}, {self.initial_step:g}, {self.max_step:g} "
+                             "(for N equal steps give steps = N alone)")
+        if not 0 < self.cutback < 1 or self.growth < 1:
+            raise ValueError("need 0 < cutback < 1 and growth >= 1")
         if self.path:
             s = [point[0] for point in self.path]
             if s[0] != 0 or np.any(np.diff(s) <= 0) or s[-1] < self.end:

@@ -2,7 +2,8 @@
 
 The file is read on rank 0 of the given communicator and the mesh is distributed by dolfinx.
 Physical group names travel with the mesh, so callers refer to phases and boundaries by name
-("matrix", "left", ...) instead of by Gmsh's integer tags.
+("matrix", "left", ...) instead of by Gmsh's integer tags. A case may name groups by tag
+(:class:`GroupNames`) where the mesh gives them no name (or another one).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from mpi4py import MPI
 from fe2.core.errors import InputError
 
 __all__ = [
-    "MeshData", "MeshError", "PhysicalGroup", "PERIODIC_SIDE_PAIRS", "boundary_nodes",
+    "GroupNames", "MeshData", "MeshError", "PhysicalGroup", "PERIODIC_SIDE_PAIRS",
+    "boundary_nodes",
     "load_mesh", "periodic_mismatch", "side_centroid",
 ]
 
@@ -35,6 +37,42 @@ class PhysicalGroup(NamedTuple):
 
     dim: int
     tag: int
+
+
+@dataclass(frozen=True)
+class GroupNames:
+    """Names given to physical groups by tag, e.g. from ``groups = { 1 = "matrix" }`` of a case.
+
+    Attributes:
+        names: (dimension or None for any, tag, name); a tag used by groups of several
+            dimensions needs its dimension.
+        where: the file, table and key that gave them, named in errors.
+    """
+
+    names: tuple[tuple[int | None, int, str], ...] = ()
+    where: str = ""
+
+    def apply(self, groups: dict[tuple[int, int], str], path: Path) -> str | None:
+        """Name ``groups`` ((dim, tag) → name, "" if unnamed) in place; an error text if a
+        tag is absent or ambiguous."""
+        listing = _listing(groups)  # as in the file
+        for dim, tag, name in self.names:
+            key = f"{dim}:{tag}" if dim is not None else str(tag)
+            found = [group for group in groups if group[1] == tag and dim in (None, group[0])]
+            if not found:
+                return (f"{self.where}: {key} = {name!r}: {path.name} has no physical group "
+                        f"{key}; its groups are {listing}")
+            if len(found) > 1:
+                return (f"{self.where}: {key} = {name!r}: {path.name} has groups of tag {tag} "
+                        f"in dimensions {sorted(d for d, _ in found)}; write \"<dim>:{tag}\", "
+                        f"e.g. \"{found[-1][0]}:{tag}\"")
+            groups[found[0]] = name
+        return None
+
+
+def _listing(groups: dict[tuple[int, int], str]) -> str:
+    return ", ".join(f"{dim}:{tag} {name or '(unnamed)'}"
+                     for (dim, tag), name in sorted(groups.items()))
 
 
 @dataclass(frozen=True)
@@ -83,7 +121,7 @@ def _describe(groups: dict[str, PhysicalGroup], tdim: int) -> str:
     return f"domains {domains} and boundaries {boundaries}"
 
 
-def _read_on_root(path: Path):
+def _read_on_root(path: Path, names: GroupNames):
     """On the reading rank: open the file in gmsh; return (groups, gdim) or an error text."""
     import gmsh
 
@@ -97,13 +135,20 @@ def _read_on_root(path: Path):
         gmsh.merge(str(path))
     except Exception as error:
         return f"{path}: Gmsh cannot read it: {error}"
+    named = {(dim, tag): gmsh.model.getPhysicalName(dim, tag)
+             for dim, tag in gmsh.model.getPhysicalGroups()}
+    error = names.apply(named, path)
+    if error:
+        return error
+    given = f" (with {names.where})" if names.names else ""
     groups = {}
-    for dim, tag in gmsh.model.getPhysicalGroups():
-        name = gmsh.model.getPhysicalName(dim, tag)
+    for (dim, tag), name in sorted(named.items()):
         if not name:
-            return f"{path}: physical group {dim}:{tag} has no name; fe2 refers to groups by name"
+            return (f"{path}: physical group {dim}:{tag} has no name; fe2 refers to groups by "
+                    f"name: name it in the mesh table of the case, e.g. groups = {{ {tag} = "
+                    f"\"matrix\" }}{given}; the groups are {_listing(named)}")
         if name in groups:
-            return f"{path}: physical group name {name!r} is used twice"
+            return f"{path}: physical group name {name!r} is used twice{given}: {_listing(named)}"
         groups[name] = PhysicalGroup(dim, tag)
     if not groups:
         return f"{path}: the mesh has no physical groups"
@@ -112,13 +157,15 @@ def _read_on_root(path: Path):
     return groups, gdim
 
 
-def load_mesh(path: str | Path, comm: MPI.Comm, required: Iterable[str] = ()) -> MeshData:
+def load_mesh(path: str | Path, comm: MPI.Comm, required: Iterable[str] = (),
+              names: GroupNames = GroupNames()) -> MeshData:
     """Read ``path`` (a ``.msh``) on rank 0 of ``comm`` and distribute it over ``comm``.
 
     Args:
         path: the Gmsh mesh file.
         comm: communicator of the mesh (``MPI.COMM_SELF`` for an RVE solved on one rank).
         required: physical group names the caller needs; any missing one is a MeshError.
+        names: names for groups by tag (from the case), before the names are checked.
 
     Raises:
         MeshError: on every rank, if the file is missing or unreadable or a group is missing.
@@ -128,7 +175,7 @@ def load_mesh(path: str | Path, comm: MPI.Comm, required: Iterable[str] = ()) ->
 
     path = Path(path)
     root = 0
-    outcome = _read_on_root(path) if comm.rank == root else None
+    outcome = _read_on_root(path, names) if comm.rank == root else None
     outcome = comm.bcast(outcome, root=root)
     if isinstance(outcome, str):
         if comm.rank == root and gmsh.isInitialized():

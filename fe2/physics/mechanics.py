@@ -8,9 +8,11 @@ isotropic elastic law of ``[material]`` (single scale). Tables::
 
     [physics]  kind = "mechanics", model = "plane_strain" | "3d"
     [material] E, nu                     (closed-form law outside the micro regions)
-    [micro]    mesh, degree, bc, rtol, max_iterations, region, [micro.materials.<phase>]
+    [micro]    mesh, degree, bc, rtol, max_iterations, region, energy (the UFL text of every
+               "energy" phase without its own), [micro.materials.<phase>]
                with law = "elastic" (E, nu) | "j2" (E, nu, yield_stress, hardening,
-               kinematic_hardening) | "energy" (energy = UFL text in eps, and parameters)
+               kinematic_hardening) | "energy" (energy = UFL text in eps, and parameters
+               named freely: a Python keyword such as lambda is renamed internally)
                | "phase_field" (E, nu, Gc, ell, k_ell: the phase cracks, AT2; the RVE is then
                fe2.rve.damage's, with ``split`` in [micro])
     [boundary.<group>] ux, uy, uz, traction = [tx, ty(, tz)]
@@ -18,8 +20,11 @@ isotropic elastic law of ``[material]`` (single scale). Tables::
 
 from __future__ import annotations
 
+import io
+import keyword
 import logging
-from dataclasses import dataclass
+import tokenize
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -72,13 +77,10 @@ def read_law(reader, values: Any, section: str) -> LawSpec:
     if not isinstance(values, dict):
         raise reader.fail(section, f"must be a table, got {values!r}")
     law = reader.string(values, section, "law", tuple(LAWS), default="elastic")
-    if law == "energy":
-        energy = reader.string(values, section, "energy")
-        parameters = tuple((k, reader.number(values, section, k, 0.0))
-                           for k in values if k not in ("law", "energy"))
-        spec = LawSpec(law, parameters, energy)
-        make_law(spec)  # its names are checked now, so a typo is a config error
-        return spec
+    if law == "energy":  # checked by _with_energy once the [micro] energy is known
+        energy = reader.string(values, section, "energy") if "energy" in values else ""
+        return LawSpec(law, tuple((k, reader.number(values, section, k, 0.0))
+                                  for k in values if k not in ("law", "energy")), energy)
     reader.keys(values, section, ("law", *LAWS[law]), required=_LAW_REQUIRED[law])
     spec = LawSpec(law, tuple((k, reader.number(values, section, k, 0.0))
                               for k in LAWS[law] if k in values))
@@ -104,17 +106,70 @@ def make_law(spec: LawSpec):
     return UFLEnergyLaw(_energy_function(spec.energy, parameters))
 
 
+def _with_energy(reader, spec: MicroSpec) -> MicroSpec:
+    """``spec`` with the ``[micro] energy`` text given to every ``law = "energy"`` phase that
+    has none of its own (the energy written once, its parameters per phase); every energy law
+    is checked now, so that a typo is a config error naming its table."""
+    shared, materials = spec.option("energy", ""), []
+    for phase, law in spec.materials:
+        section = f"{spec.section}.materials.{phase}"
+        if law.law == "energy":
+            if not law.energy and not shared:
+                raise reader.fail(section, 'law = "energy" needs energy = "<UFL text in eps>" '
+                                           f"here or once in [{spec.section}]")
+            law = replace(law, energy=law.energy or shared)
+            try:
+                make_law(law)
+            except ValueError as error:
+                raise reader.fail(section, str(error)) from None
+        materials.append((phase, law))
+    if shared and not any(law.law == "energy" for _, law in materials):
+        raise reader.fail(spec.section, 'energy is given but no phase has law = "energy"')
+    return replace(spec, materials=tuple(materials))
+
+
+def _python_names(text: str, parameters: dict[str, float]) -> tuple[str, dict[str, float]]:
+    """The energy text and parameters with every parameter named like a Python keyword
+    (``lambda``, ``in``...) renamed in both (``lambda`` → ``lambda_``, underscores added until
+    the name is free), so that parameters are named freely."""
+    taken = set(parameters) | set(_ENERGY_NAMES) | {"eps", "I"}
+    renamed = {}
+    for name in parameters:
+        if keyword.iskeyword(name):
+            new = name + "_"
+            while new in taken:
+                new += "_"
+            renamed[name] = new
+            taken.add(new)
+    if not renamed:
+        return text, parameters
+    try:
+        tokens = [(kind, renamed.get(word, word) if kind == tokenize.NAME else word)
+                  for kind, word, *_ in tokenize.generate_tokens(io.StringIO(text).readline)]
+    except (tokenize.TokenError, SyntaxError):  # reported by compile() on the original text
+        return text, parameters
+    return (tokenize.untokenize(tokens),
+            {renamed.get(name, name): value for name, value in parameters.items()})
+
+
 def _energy_function(text: str, parameters: dict[str, float]):
     """The user's strain-energy density (UFL text in ``eps`` and the parameters) as a callable;
     its names are checked on a symbolic strain."""
     import ufl
 
+    reserved = sorted(set(parameters) & {"eps", "I", *_ENERGY_NAMES})
+    if reserved:
+        raise ValueError(f"energy parameter(s) {reserved} would hide the strain or a function "
+                         f"of the same name: rename them")
+    names = ", ".join(sorted({*_ENERGY_NAMES, *parameters}))
+    source = text
+    text, parameters = _python_names(text, parameters)
     namespace = {name: getattr(ufl, name) for name in _ENERGY_NAMES}
     namespace.update(parameters, I=ufl.Identity(3))
     try:
         code = compile(text, "<energy>", "eval")
     except SyntaxError as error:
-        raise ConfigError(f"energy = {text!r}: not a valid expression: {error.msg}") from None
+        raise ValueError(f"energy = {source!r}: not a valid expression: {error.msg}") from None
 
     def energy(eps):
         return eval(code, {"__builtins__": {}}, {**namespace, "eps": eps})  # noqa: S307
@@ -122,9 +177,8 @@ def _energy_function(text: str, parameters: dict[str, float]):
     try:
         energy(ufl.as_matrix([[0.1, 0.0, 0.0], [0.0, 0.2, 0.0], [0.0, 0.0, 0.3]]))
     except Exception as error:
-        raise ConfigError(f"energy = {text!r}: {type(error).__name__}: {error} (names "
-                          f"available: eps, I, {', '.join(sorted(set(namespace) - {'I'}))})"
-                          ) from None
+        raise ValueError(f"energy = {source!r}: {type(error).__name__}: {error} (names "
+                         f"available: eps, I, {names})") from None
     return energy
 
 
@@ -162,9 +216,12 @@ class Mechanics:
         reader, physics = case.reader, case.physics
         reader.keys(physics, "physics", ("kind", "model"), required=("model",))
         model = reader.string(physics, "physics", "model", MODELS)
-        micro = read_micro(reader, case.raw, lambda values, section: read_law(
-            reader, values, section), lambda table, section: {"split": reader.string(
-                table, section, "split", SPLITS, default="none")}, ("split",))
+        micro = [_with_energy(reader, spec) for spec in read_micro(
+            reader, case.raw, lambda values, section: read_law(reader, values, section),
+            lambda table, section: {
+                "split": reader.string(table, section, "split", SPLITS, default="none"),
+                "energy": reader.string(table, section, "energy", default="")},
+            ("split", "energy"))]
         for spec in micro:
             _check_damage_phases(reader, spec)
         material = None

@@ -251,6 +251,7 @@ class PorousElectrode:
         from fe2.io.mesh import load_mesh
         from fe2.io.meshing import prepare_mesh
         from fe2.rve.linear import LinearRVE
+        from fe2.rve.percolation import PercolationError, check_percolation
 
         spec = region.rve
         where = f"{self.case.path}: [regions.{region.name}]"
@@ -262,6 +263,10 @@ class PorousElectrode:
                               f"({phases})" if unknown else
                               f"{where} the cell {data.path.name} is "
                               f"{data.mesh.geometry.dim}D, the macro mesh {gdim}D")
+        try:  # before the solve: a pore split into clusters would make it singular
+            check_percolation(data, list(region.phases), periodic=spec.rve.bc == "periodic")
+        except PercolationError as error:
+            raise ConfigError(f"{where} {error}") from None
         rve = LinearRVE(data, {p: np.eye(gdim) for p in region.phases}, "scalar",
                         spec.rve.degree, spec.rve.bc)
         if np.min(np.diag(rve.tangent)) <= 1e-10:

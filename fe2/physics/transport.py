@@ -92,13 +92,8 @@ def _read_diffusivity(reader, values: Any, section: str) -> float:
 
 
 def _read_options(reader, table: dict[str, Any], section: str) -> dict[str, Any]:
-    phases = table.get("phases")
-    if phases is not None:
-        if (not isinstance(phases, list) or not phases
-                or not all(isinstance(p, str) for p in phases)):
-            raise reader.fail(section, f"phases must be a non-empty list of phase names, got "
-                                       f"{phases!r}")
-        phases = tuple(phases)
+    phases = reader.strings(table, section, "phases", "phase names")
+    phases = tuple(phases) if phases is not None else None
     concentration = ("constant", 0.0)
     if "concentration" in table:
         conc = reader.table(table, section, "concentration")
@@ -170,9 +165,11 @@ class Transport:
     def _cell_problem(spec: MicroSpec):
         def tangent(data):
             from fe2.rve.linear import LinearRVE
+            from fe2.rve.percolation import check_percolation
 
             phases = spec.option("phases") or data.domain_names()
             check_phases(spec, data, phases)
+            check_percolation(data, list(phases), periodic=spec.rve.bc == "periodic")
             gdim = data.mesh.geometry.dim
             matrices = {phase: Diffusivity(D).matrix(gdim) for phase, D in spec.materials}
             return LinearRVE(data, matrices, "scalar", spec.rve.degree, spec.rve.bc).tangent
@@ -214,25 +211,40 @@ def diffusivity_anisotropy(D: np.ndarray) -> float:
     return float(np.linalg.norm(D - iso) / np.linalg.norm(D))
 
 
-def transport_constants(D_eff: np.ndarray, porosity: float, D: float) -> dict[str, Any]:
+def transport_constants(D_eff: np.ndarray, porosity: float, D: float,
+                        percolates: tuple[bool, ...] | None = None) -> dict[str, Any]:
     """Porosity ε, D_eff diagonal, tortuosity τ_i = ε D / D_eff_ii, MacMullin D / D_eff_ii and
-    the Bruggeman exponent α_i (D_eff_ii / D = ε^α_i) per direction; units of D."""
-    diagonal = np.diag(np.asarray(D_eff, dtype=float))
+    the Bruggeman exponent α_i (D_eff_ii / D = ε^α_i) per direction; units of D.
+
+    ``percolates`` (per direction, fe2.rve.percolation): along a direction in which the
+    conducting phase does not percolate D_eff_ii is 0 and τ_i, the MacMullin number and α_i
+    are infinite: they are None, not a number made of round-off."""
+    diagonal = np.diag(np.asarray(D_eff, dtype=float)).copy()
+    blocked = np.zeros(len(diagonal), dtype=bool) if percolates is None else ~np.array(percolates)
+    diagonal[blocked] = 0.0
     relative = diagonal / D
-    bruggeman = ([float(np.log(r) / np.log(porosity)) for r in relative]
-                 if 0 < porosity < 1 and np.all(relative > 0) else None)
-    return {
-        "porosity": float(porosity), "D": float(D), "D_eff": diagonal.tolist(),
-        "relative_D_eff": relative.tolist(), "tortuosity": (porosity / relative).tolist(),
-        "macmullin": (1 / relative).tolist(), "bruggeman_exponent": bruggeman,
-        "anisotropy": diffusivity_anisotropy(D_eff),
-    }
+
+    def per_direction(values) -> list[float | None]:
+        return [None if b else float(v) for v, b in zip(values, blocked, strict=True)]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bruggeman = (per_direction(np.log(relative) / np.log(porosity))
+                     if 0 < porosity < 1 - 1e-12 and np.all(relative[~blocked] > 0) else None)
+        return {
+            "porosity": float(porosity), "D": float(D), "D_eff": diagonal.tolist(),
+            "relative_D_eff": relative.tolist(),
+            "tortuosity": per_direction(porosity / relative),
+            "macmullin": per_direction(1 / relative), "bruggeman_exponent": bruggeman,
+            "anisotropy": diffusivity_anisotropy(D_eff),
+        }
 
 
 class TransportCell:
     """The linear cell problem of transport for ``fe2 homogenize``: ``[physics] phases`` (the
-    conducting phases; default all) and ``[materials.<phase>] D``. Phases left out do not
-    conduct: they are cut out of the problem but count in the cell volume."""
+    conducting phases; default all), optional ``[physics] kappa`` (the electrolyte
+    conductivity [S/m]: κ_eff = κ D_eff/D is reported too) and ``[materials.<phase>] D``.
+    Phases left out do not conduct: they are cut out of the problem but count in the cell
+    volume."""
 
     field = "scalar"
     material_keys = ("D",)
@@ -240,17 +252,14 @@ class TransportCell:
     answer = "flux"
 
     def read_physics(self, reader, table: dict) -> dict:
-        reader.keys(table, "physics", ("kind", "phases"))
-        phases = table.get("phases")
-        if phases is not None:
-            if (not isinstance(phases, list) or not phases
-                    or not all(isinstance(p, str) for p in phases)):
-                raise reader.fail("physics", f"phases must be a non-empty list of phase names, "
-                                             f"got {phases!r}")
-            if len(set(phases)) != len(phases):
-                raise reader.fail("physics", f"phases lists a phase twice: {phases}")
-            phases = tuple(phases)
-        return {"phases": phases}
+        reader.keys(table, "physics", ("kind", "phases", "kappa"))
+        kappa = None
+        if "kappa" in table:
+            kappa = reader.number(table, "physics", "kappa", 0.0)
+            if not kappa > 0:
+                raise reader.fail("physics", f"kappa = {kappa}: must be positive")
+        phases = reader.strings(table, "physics", "phases", "phase names")
+        return {"phases": tuple(phases) if phases is not None else None, "kappa": kappa}
 
     def material(self, D: float) -> Diffusivity:
         return Diffusivity(D)
@@ -285,7 +294,29 @@ class TransportCell:
         if len({diffusivities[p] for p in active}) > 1:
             notes.append(f"the conducting phases have different D; tortuosity is relative to "
                          f"their volume-weighted mean D = {D:.6g}")
-        return transport_constants(tangent, porosity, D), notes
+        found = options.get("percolation")
+        if found is not None and found.blocked:
+            notes.append(f"the conducting phases do not percolate along "
+                         f"{', '.join(found.blocked)}: D_eff = 0 and the tortuosity is infinite "
+                         "there")
+        constants = transport_constants(tangent, porosity, D,
+                                        None if found is None else found.directions)
+        kappa = options.get("kappa")
+        if kappa is not None:
+            # The same cell problem with every phase coefficient scaled by κ/D: κ_eff/κ = D_eff/D.
+            constants["kappa"] = kappa
+            constants["kappa_eff"] = [kappa * r for r in constants["relative_D_eff"]]
+            if len({diffusivities[p] for p in active}) > 1:
+                notes.append("kappa_eff = kappa D_eff / D assumes the same kappa/D in every "
+                             "conducting phase")
+        return constants, notes
+
+    def inspect(self, data, active: list[str], bc: str) -> dict[str, Any]:
+        """Before the solve: which directions the conducting phases percolate along
+        (fe2.rve.percolation; PercolationError, exit status 2, if none)."""
+        from fe2.rve.percolation import check_percolation
+
+        return {"percolation": check_percolation(data, active, periodic=bc == "periodic")}
 
     def describe(self, options: dict) -> str:
         return "transport"

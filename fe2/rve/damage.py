@@ -52,6 +52,7 @@ MODELS = ("plane_strain", "3d")
 MAX_SWEEPS = 300  # alternate-minimization sweeps allowed when the monolithic Newton fails
 HALVINGS = 6  # step halvings of a micro Newton update that does not lower the residual
 NEWTON_EVERY = 10  # sweeps between attempts of the monolithic Newton to finish
+TRIAL_ITERATIONS = 6  # updates such an attempt gets before the sweeps go on
 
 
 class DamageRVE:
@@ -252,20 +253,23 @@ class DamageRVE:
                                     history])
         return stress, tangent, new_state
 
-    def _newton(self, macro: NDArray, field: str | None = None) -> NDArray:
+    def _newton(self, macro: NDArray, field: str | None = None,
+                max_iterations: int | None = None) -> NDArray:
         """Solve the cell at macro strain ``macro`` from the current fields (``field`` "w" or
         "d": that field only, the other held); the unconstrained residual at the solution.
 
         A Newton update that does not lower the periodic residual norm is halved (up to
-        ``HALVINGS`` times): near a crack jump the full step overshoots."""
+        ``HALVINGS`` times): near a crack jump the full step overshoots. ``max_iterations``
+        (default: the RVE's) bounds the updates."""
+        limit = self.max_iterations if max_iterations is None else max_iterations
         self.E.value[:] = mandel_to_matrix(macro)
         rows, _ = self._blocks[field]
         solver = self._solvers[field]
         R = self._residual()
-        for iteration in range(self.max_iterations + 1):
+        for iteration in range(limit + 1):
             if self._converged(R, field):
                 return R
-            if iteration == self.max_iterations:
+            if iteration == limit:
                 break
             solver.factor(self._jacobian())
             update = np.zeros(self.ndofs)
@@ -279,7 +283,7 @@ class DamageRVE:
                 self._shift(-update / 2 ** halving)
             R = trial
             self.iterations += 1
-        raise MicroSolveError(f"damaging RVE: Newton did not converge in {self.max_iterations} "
+        raise MicroSolveError(f"damaging RVE: Newton did not converge in {limit} "
                               f"iterations (residual {self.residuals[-1]:.3e})")
 
     def _shift(self, update: NDArray) -> None:
@@ -300,7 +304,8 @@ class DamageRVE:
             if settled or sweep % NEWTON_EVERY == 0:
                 w, d = self.w.x.array.copy(), self.d.x.array.copy()
                 try:
-                    return self._newton(macro)
+                    return self._newton(macro, max_iterations=None if settled else
+                                        TRIAL_ITERATIONS)
                 except MicroSolveError:
                     if settled:
                         raise

@@ -27,8 +27,8 @@ from fe2.core.errors import ConfigError
 __all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "check_phases",
            "damage_rve", "homogenized_tangent", "nonlinear_rve", "read_micro"]
 
-MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "degree", "bc",
-              "rtol", "max_iterations", "region", "materials", "batch")
+MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "groups", "degree",
+              "bc", "rtol", "max_iterations", "region", "materials", "batch")
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,7 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
         laws = tuple((phase, read_material(values, f"{section}.materials.{phase}"))
                      for phase, values in materials.items())
         options = read_options(table, section) if read_options is not None else {}
-        batch = table.get("batch", True)
-        if not isinstance(batch, bool):
-            raise reader.fail(section, f"batch = {batch!r}: must be true or false")
+        batch = reader.boolean(table, section, "batch", True)
         specs.append(MicroSpec(rve, rtol, reader.integer(table, section, "max_iterations", 25,
                                                          minimum=1),
                                region, laws, tuple(options.items()), section, batch))
@@ -161,7 +159,8 @@ def homogenized_tangent(spec: MicroSpec, case: Path, comm: MPI.Comm,
 
     path = _rve_mesh(spec, case, comm)
     try:
-        return on_root(comm, lambda: tangent_of(load_mesh(path, MPI.COMM_SELF)),
+        return on_root(comm, lambda: tangent_of(load_mesh(path, MPI.COMM_SELF,
+                                                          names=spec.rve.groups)),
                        errors=(ValueError, MeshError))
     except ValueError as error:
         raise ConfigError(f"{case}: [{spec.section}] {error}") from None
@@ -209,7 +208,7 @@ def _periodic_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.C
     if spec.rve.bc != "periodic":
         raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
                          "periodic boundary conditions")
-    data = load_mesh(_rve_mesh(spec, case, comm), group)
+    data = load_mesh(_rve_mesh(spec, case, comm), group, names=spec.rve.groups)
     try:
         check_phases(spec, data, data.domain_names())
         if (data.mesh.geometry.dim == 3) != (model == "3d"):
