@@ -287,6 +287,15 @@ def _figure():
     return plt, *plt.subplots(figsize=(6.4, 4.8), dpi=120)
 
 
+def _save(plt, figure, axes, path: Path) -> None:
+    """Grid, legend and the PNG at ``path``; the figure is closed."""
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def _plot_bruggeman(sweep: SweepConfig, samples: list[Sample], fit: Fit, path: Path) -> None:
     plt, figure, axes = _figure()
     dim = len(samples[0].relative_D_eff)
@@ -306,11 +315,7 @@ def _plot_bruggeman(sweep: SweepConfig, samples: list[Sample], fit: Fit, path: P
     axes.set_ylabel("D_eff / D [-]")
     spread = f", spread over {sweep.spread}" if sweep.spread else ""
     axes.set_title(f"{sweep.base.path.stem}: {len(samples)} cells{spread}", fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(plt, figure, axes, path)
 
 
 def _plot_tortuosity(sweep: SweepConfig, table: list[dict[str, Any]], path: Path) -> None:
@@ -332,8 +337,4 @@ def _plot_tortuosity(sweep: SweepConfig, table: list[dict[str, Any]], path: Path
     axes.set_ylabel("tortuosity τ = ε D / D_eff [-]")
     spread = f"; mean ± std over {sweep.spread}" if sweep.spread else ""
     axes.set_title(f"{sweep.base.path.stem}{spread}", fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(plt, figure, axes, path)
