@@ -147,15 +147,22 @@ def test_new_run_into_a_used_folder_is_refused_and_overwrite_clears_it(shared_tm
     assert fe2.io.checkpoint.load_meta(out / "checkpoint", WORLD)["summary_steps"] == 2
 
 
+def _edit_on_root(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in a shared file (rank 0 writes; every rank waits)."""
+    if WORLD.rank == 0:
+        text = path.read_text()
+        assert old in text, f"{old!r} is not in {path.name}"
+        path.write_text(text.replace(old, new))
+    WORLD.barrier()
+
+
 def test_restart_of_a_changed_case_is_refused(shared_tmp):
     """--restart after the case file was edited: the checkpoint belongs to another case (the
     config hash in summary.json differs). ConfigError on every rank, nothing written."""
     case = _case(shared_tmp, "edited", matrix=ELASTIC, step=0.25)
     out = shared_tmp / "edited_run"
     _run(case, out, max_steps=1)
-    if WORLD.rank == 0:
-        case.write_text(case.read_text().replace("E = 400e3", "E = 300e3"))
-    WORLD.barrier()
+    _edit_on_root(case, "E = 400e3", "E = 300e3")
     with pytest.raises(ConfigError, match="changed since the run"):
         restart(out, WORLD, progress=False, figures=False)
     assert len(_summary(out)["steps"]) == 1
@@ -169,13 +176,10 @@ def test_restart_after_the_rve_geometry_changed_is_refused(shared_tmp):
     case = _case(shared_tmp, "own_rve", matrix=ELASTIC, step=0.25)
     if WORLD.rank == 0:
         geo.write_text((MESHES / "rve_square.geo").read_text())
-        case.write_text(case.read_text().replace(str(MESHES / "rve_square.geo"), str(geo)))
-    WORLD.barrier()
+    _edit_on_root(case, str(MESHES / "rve_square.geo"), str(geo))
     out = shared_tmp / "own_rve_run"
     _run(case, out, max_steps=1)
-    if WORLD.rank == 0:
-        geo.write_text(geo.read_text().replace("R = {0.25", "R = {0.3"))
-    WORLD.barrier()
+    _edit_on_root(geo, "R = {0.25", "R = {0.3")
     with pytest.raises(ConfigError, match="or a mesh file it names changed"):
         restart(out, WORLD, progress=False, figures=False)
 

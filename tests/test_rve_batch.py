@@ -42,6 +42,19 @@ def _per_point(rve: NonlinearRVE, strains, states):
     return np.array(stress), np.array(tangent), np.array(new), np.array(iterations)
 
 
+def _assert_batch_equals_per_point(rve: NonlinearRVE, strains, states) -> np.ndarray:
+    """solve_batch gives the per-point stress, tangent and states (round-off of the same
+    operators: RTOL) with the same iteration counts; returns those counts."""
+    kept = states.copy()
+    stress, tangent, new, iterations = _per_point(rve, strains, states)
+    batch = rve.solve_batch(strains, states)
+    assert np.array_equal(states, kept)  # inputs untouched
+    for ours, reference in zip(batch, (stress, tangent, new), strict=True):
+        assert _relative(ours, reference) < RTOL
+    assert np.array_equal(rve.batch_iterations, iterations)
+    return iterations
+
+
 def _j2_points(rve: NonlinearRVE) -> tuple[np.ndarray, np.ndarray]:
     """Virgin elastic, virgin plastic, and warm-started points from a committed plastic state
     (loading on, unloading elastically): Newton needs 1 to ~6 updates."""
@@ -58,19 +71,11 @@ def test_batched_j2_equals_per_point(meshed):
     rve = _j2_rve(meshed)
     assert isinstance(rve, BatchMicroModel) and rve.batched
     strains, states = _j2_points(rve)
-    kept = states.copy()
-    expected = _per_point(rve, strains, states)
-    stress, tangent, new = rve.solve_batch(strains, states)
-    assert np.array_equal(states, kept)  # inputs untouched
-    # Stress, consistent tangent and the whole state (fluctuation + 7 J2 histories per point):
-    # round-off of the same operators (RTOL).
-    assert _relative(stress, expected[0]) < RTOL
-    assert _relative(tangent, expected[1]) < RTOL
-    assert _relative(new, expected[2]) < RTOL
-    # The same Newton path: equal iteration counts, and the points really leave the batch at
-    # different iterations (here 1, 5 and 6 occur).
-    assert np.array_equal(rve.batch_iterations, expected[3])
-    assert len(set(expected[3])) >= 3
+    # Stress, consistent tangent and the whole state (fluctuation + 7 J2 histories per point),
+    # and the same Newton path: the points really leave the batch at different iterations
+    # (here 1, 5 and 6 occur).
+    iterations = _assert_batch_equals_per_point(rve, strains, states)
+    assert len(set(iterations)) >= 3
 
 
 @pytest.mark.serial
@@ -88,14 +93,9 @@ def test_batched_ufl_energy_law_equals_per_point(meshed):
     strains = np.array([[1e-5, 0, 0], [2e-2, -1e-2, 1.5e-2], [5e-3, 5e-3, 0],
                         [-3e-2, 1e-2, 2e-2]])
     states = np.tile(rve.initial_state(), (len(strains), 1))
-    expected = _per_point(rve, strains, states)
-    stress, tangent, new = rve.solve_batch(strains, states)
-    # Round-off of the same operators (RTOL); the history column is carried unchanged.
-    assert _relative(stress, expected[0]) < RTOL
-    assert _relative(tangent, expected[1]) < RTOL
-    assert _relative(new, expected[2]) < RTOL
-    assert np.array_equal(rve.batch_iterations, expected[3])
-    assert len(set(expected[3])) >= 2
+    # The history column is carried unchanged.
+    iterations = _assert_batch_equals_per_point(rve, strains, states)
+    assert len(set(iterations)) >= 2
 
 
 @pytest.mark.serial
@@ -211,11 +211,6 @@ def test_batched_3d_cell_equals_per_point(shared_tmp):
     rve = NonlinearRVE(data, {"matrix": J2, "inclusion": Elastic(*FIBRE)}, model="3d")
     strains = np.array([[6e-3, -2e-3, 1e-3, 4e-3, 0.0, 5e-3], [1e-5, 0, 0, 0, 0, 0]])
     states = np.tile(rve.initial_state(), (2, 1))
-    expected = _per_point(rve, strains, states)
-    stress, tangent, new = rve.solve_batch(strains, states)
-    # Round-off of the same operators (RTOL); one plastic and one elastic point.
-    assert _relative(stress, expected[0]) < RTOL
-    assert _relative(tangent, expected[1]) < RTOL
-    assert _relative(new, expected[2]) < RTOL
-    assert np.array_equal(rve.batch_iterations, expected[3])
-    assert expected[3][0] > expected[3][1]  # the plastic point needs more updates
+    # One plastic and one elastic point; the plastic point needs more updates.
+    iterations = _assert_batch_equals_per_point(rve, strains, states)
+    assert iterations[0] > iterations[1]

@@ -98,7 +98,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raise reader.fail("", "missing table [sweep] (the parameters to sweep)")
     table = reader.table(raw, "", "sweep")
     base = config_from_tables(path, {k: v for k, v in raw.items() if k != "sweep"})
-    if base.kind != "transport":
+    if not getattr(base.cell, "pore_constants", False):
         raise reader.fail("physics", f"kind = {base.kind!r}: fe2 sweep reports D_eff/D and τ "
                                      "of a transport cell")
     if not base.rve.is_geo:

@@ -208,7 +208,8 @@ class Mechanics:
     def __init__(self, case, model: str, micro: list[MicroSpec],
                  material: IsotropicElastic | None) -> None:
         self.case, self.model, self.micro, self.material = case, model, micro, material
-        self._ellipticity_of_step = (None, None)  # (StepContext, values): see _ellipticity
+        # (StepContext, per-point values, smallest over all ranks): see _ellipticity
+        self._ellipticity_of_step = (None, None, None)
         self._localized = False  # the loss of ellipticity was reported
 
     @classmethod
@@ -340,22 +341,22 @@ class Mechanics:
 
     def _smallest_ellipticity(self, problem) -> float | None:
         """The smallest indicator over every rank's points (collective); None without RVEs."""
-        from mpi4py import MPI
-
-        indicator = self._ellipticity(problem)
-        if indicator is None:
+        if self._ellipticity(problem) is None:
             return None
-        return problem.comm.allreduce(float(np.nanmin(indicator, initial=np.inf)), op=MPI.MIN)
+        return self._ellipticity_of_step[2]
 
     def _ellipticity(self, problem):
         """Per owned point: the ellipticity of the micro tangent (NaN where no RVE answers);
-        None without micro models. Computed once per step (outputs and scalars share it)."""
+        None without micro models. Computed once per step with its minimum over all ranks
+        (collective; outputs, scalars and events share them)."""
         from fe2.laws.acoustic import ellipticity
 
         coupling = problem.coupling("rve")
         if coupling is None:
             return None
-        step, cached = self._ellipticity_of_step
+        from mpi4py import MPI
+
+        step, cached, _ = self._ellipticity_of_step
         if step is problem.step:
             return cached
         n = problem.rule.n_owned_points * coupling.n_stress * coupling.n_strain
@@ -364,7 +365,8 @@ class Mechanics:
         values = np.full(problem.rule.n_owned_points, np.nan)
         for region in coupling.regions:
             values[region.rows] = ellipticity(tangents[region.rows])
-        self._ellipticity_of_step = problem.step, values
+        smallest = problem.comm.allreduce(float(np.nanmin(values, initial=np.inf)), op=MPI.MIN)
+        self._ellipticity_of_step = problem.step, values, smallest
         return values
 
     def near_nullspace(self, V):

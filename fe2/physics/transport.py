@@ -250,6 +250,8 @@ class TransportCell:
     material_keys = ("D",)
     tensor = "diffusivity"
     answer = "flux"
+    # The constants fe2 sweep fits and plots (fe2.app.sweep): porosity, D_eff/D, τ per direction.
+    pore_constants = True
 
     def read_physics(self, reader, table: dict) -> dict:
         reader.keys(table, "physics", ("kind", "phases", "kappa"))
