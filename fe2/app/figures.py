@@ -35,7 +35,9 @@ def draw_figures(config, problem: Problem, out: Path, summary: dict[str, Any]) -
         else:
             values, title = np.linalg.norm(values, axis=1), f"|{name}| (cell average)"
         first = problem.fields[0]
-        displacement = problem.field_function(first.name) if first.vector else None
+        # A 1D mesh is drawn undeformed (its one-component vector collapses to a scalar).
+        warped = first.vector and problem.mesh.geometry.dim > 1
+        displacement = problem.field_function(first.name) if warped else None
         scale = _display_scale(problem, displacement) if displacement is not None else 0.0
         plot_macro_field(problem.mesh, values, displacement, out / "field.png", title,
                          scale=scale)

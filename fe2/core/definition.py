@@ -39,6 +39,9 @@ class Field:
         label: what it is, with units, for pictures and files.
         initial: its uniform value at the start of a run (and the first Newton guess), e.g.
             a concentration whose logarithm the weak form takes.
+        regions: the domain groups the field lives on (empty: everywhere). Its dofs outside
+            them keep ``initial``; the definition integrates the field's equation over these
+            regions only (e.g. lithium in the particles, not in the binder).
     """
 
     name: str
@@ -48,6 +51,11 @@ class Field:
     bounds: tuple[Bound, Bound] | None = None
     label: str = ""
     initial: float = 0.0
+    regions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.regions and self.vector:
+            raise ValueError(f"field {self.name!r}: regions are supported for scalar fields")
 
     def component_names(self, gdim: int) -> tuple[str, ...]:
         return self.components[:gdim] if self.vector else self.components[:1]

@@ -121,6 +121,7 @@ class Problem:
         linearized = definition.residual(weak(True)) - external
         self._jacobian = fem.form(ufl.derivative(linearized, self.w, ufl.TrialFunction(self.V)))
         self._bcs, self._bc_values = self._dirichlet(dirichlet)
+        self._bcs += self._region_pins()
         self._reaction = self._reaction_forms(reaction, internal)
         self._create_vectors()
 
@@ -148,7 +149,9 @@ class Problem:
         """The (sub)space of a field, or of one component of a vector field."""
         field = self.field(name)
         space = self.V if len(self.fields) == 1 else self.V.sub(self.field_names.index(name))
-        return space if component is None or not field.vector else space.sub(component)
+        if component is None or not field.vector or space.num_sub_spaces == 0:
+            return space  # (a vector of one component, on a 1D mesh, has no subspaces)
+        return space.sub(component)
 
     def field(self, name: str) -> Field:
         return self.fields[self.field_names.index(name)]
@@ -180,6 +183,29 @@ class Problem:
             bcs.append(fem.dirichletbc(value, dofs, space))
             values.append((value, spec.value))
         return bcs, values
+
+    def _region_pins(self) -> list:
+        """Dirichlet conditions holding each field with ``regions`` at its initial value on
+        the dofs that no cell of those regions holds. Collective: a dof on a rank boundary is
+        free if a cell of the regions holds it on any rank."""
+        from dolfinx import fem
+        from dolfinx.la import InsertMode
+
+        pins = []
+        for f in self.fields:
+            if not f.regions:
+                continue
+            collapsed, dofs = self._layout(f.name)
+            cells = np.concatenate([self.mesh_data.cells(name) for name in f.regions])
+            marker = fem.Function(collapsed)
+            marker.x.array[collapsed.dofmap.list[cells].ravel()] = 1.0
+            marker.x.scatter_reverse(InsertMode.add)
+            marker.x.scatter_forward()
+            held = fem.Function(self.V)
+            held.x.array[dofs] = f.initial
+            outside = dofs[marker.x.array == 0].astype(np.int32)
+            pins.append(fem.dirichletbc(held, outside))
+        return pins
 
     def _facet_measure(self, facet_sets: Sequence[NDArray]):
         """ds with facet set i tagged i + 1."""

@@ -13,7 +13,9 @@ variable:
 Convergence: ‖R‖ ≤ max(atol, rtol·‖R₀‖) over the free dofs (R₀: first residual of the step or
 of the field group, with the lifted new boundary values), or the increment ‖δw‖ ≤ stol·‖w‖.
 With several fields (different units), every field must pass the test on its own residual,
-scaled by its own first non-zero residual of the step; the per-field norms are recorded.
+scaled by its own first non-zero residual of the step; the per-field norms are recorded. A
+field's residual below ROUNDOFF × the forces its individual terms exert (‖J_fg w_g‖) is
+round-off and passes (a field at rest in a step starts there, with no scale to reduce from).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fe2.core.problem import Problem
+
+# A residual below this fraction of the forces of the individual terms on its rows is round-off.
+ROUNDOFF = 1e-11
 
 __all__ = ["SOLVER_TYPES", "SolverSettings", "StepResult", "make_solver"]
 
@@ -198,6 +203,8 @@ class NewtonSolver:
             self.free = problem.free[self.local]
         self.du = None
         self.ksp = None
+        self._jacobian_assembled = False
+        self._probe = self._image = None
         names = problem.field_names if fields is None else list(fields)
         # Several fields (different units): each is tested against its own residual.
         self.field_rows = ({name: problem.field_dofs([name]) for name in names}
@@ -233,8 +240,9 @@ class NewtonSolver:
                     # The first non-zero residual of a field is its scale (a field may be
                     # at rest until the coupling moves it).
                     field_references[name] = field_references[name] or value
-                converged = all(value <= max(settings.atol, settings.rtol * field_references[n])
-                                for n, value in norms.items())
+                floors = self._roundoff_floors(norms)
+                converged = all(value <= max(settings.atol, settings.rtol * field_references[n],
+                                             floors[n]) for n, value in norms.items())
                 if converged or self._converged(0.0, 1.0, result.increments, stagnation=True):
                     return True
             elif self._converged(norm, reference, result.increments):
@@ -242,6 +250,7 @@ class NewtonSolver:
             if iteration == settings.max_iterations:
                 break
             evaluator.jacobian()
+            self._jacobian_assembled = True
             with _Timer(result.times, "solve"):
                 increment = self._solve_increment()
             if not np.isfinite(increment):
@@ -252,6 +261,29 @@ class NewtonSolver:
         result.message = (f"Newton did not converge in {settings.max_iterations} iterations "
                           f"(residuals {_short(result.residuals)})")
         return False
+
+    def _roundoff_floors(self, norms: dict[str, float]) -> dict[str, float]:
+        """Per field, the residual size that is round-off: ROUNDOFF × the largest of the
+        forces the other terms put on its rows, ‖J_fg w_g‖ over the fields g (last assembled
+        Jacobian). A field at rest in a step (e.g. the displacement while only the
+        concentration moves) starts at round-off, so its first residual is no scale to
+        reduce from; its terms are. Zero before the first Jacobian."""
+        problem = self.problem
+        if not self._jacobian_assembled:
+            return dict.fromkeys(norms, 0.0)
+        if self._probe is None:
+            self._probe, self._image = problem.A.createVecs()
+        floors = dict.fromkeys(norms, 0.0)
+        owned = len(problem.free)
+        for name in problem.field_names:
+            self._probe.zeroEntries()
+            rows = problem.field_dofs([name])
+            self._probe.array[rows] = problem.w.x.array[:owned][rows]
+            problem.A.mult(self._probe, self._image)
+            for target, target_rows in self.field_rows.items():
+                size = problem.norm(self._image.array[target_rows] * problem.free[target_rows])
+                floors[target] = max(floors[target], ROUNDOFF * size)
+        return floors
 
     def _field_norms(self) -> dict[str, float]:
         """Residual norm of each field over its free dofs (collective)."""
@@ -294,7 +326,7 @@ class NewtonSolver:
         return self.du.norm()
 
     def destroy(self) -> None:
-        for obj in (self.ksp, self.du, self.A, self.dofs):
+        for obj in (self.ksp, self.du, self.A, self.dofs, self._probe, self._image):
             if obj is not None:
                 obj.destroy()
 

@@ -152,8 +152,13 @@ def _read_on_root(path: Path, names: GroupNames):
         groups[name] = PhysicalGroup(dim, tag)
     if not groups:
         return f"{path}: the mesh has no physical groups"
-    z = gmsh.model.mesh.getNodes()[1].reshape(-1, 3)[:, 2]
-    gdim = 3 if gmsh.model.getDimension() == 3 or np.abs(z).max(initial=0.0) > 0 else 2
+    x = gmsh.model.mesh.getNodes()[1].reshape(-1, 3)
+    extent = np.abs(x).max(axis=0, initial=0.0)
+    dimension = gmsh.model.getDimension()
+    if dimension == 3 or extent[2] > 0:
+        gdim = 3
+    else:  # a line along x stays one-dimensional (radial or through-thickness problems)
+        gdim = 1 if dimension == 1 and extent[1] == 0 else 2
     return groups, gdim
 
 

@@ -1,0 +1,529 @@
+"""Stress-assisted diffusion in intercalation particles: displacement u [m], lithium
+concentration c [mol/m³] and hydrostatic stress σ_h [Pa], solved together.
+
+    ∫ σ : ε(v) w dx = 0,          σ = λ tr(ε − ε_ch) I + 2μ (ε − ε_ch),  ε_ch = (Ω/3)(c − c₀) I
+    ∫ (σ_h − tr σ / 3) s w dx = 0                      (σ_h as a field: its gradient drives c)
+    ∫ [(c − c_prev)/Δt q + D (∇c − θ (Ω c / RT) ∇σ_h) · ∇q] w dx − λ ∫ (i_n / F) q w ds = 0
+
+The flux J = −(D c / RT) ∇μ follows from the chemical potential μ = μ₀ + RT ln c − Ω σ_h:
+lithium moves towards tension. θ = 1 is the two-way coupling, θ = 0 the one-way one (stress
+follows concentration only). i_n [A/m²] is the surface current density into the particle at
+load factor 1 (> 0 charges; a ``[time] path`` of load factors reverses it to discharge).
+Every field is written in 3D components so one weak form serves four models (w is the volume
+weight of the coordinates, the particle centre at the origin):
+
+- ``sphere_1d``: x = r on [0, R]; ε = diag(u′, u/r, u/r); w = r² (per steradian);
+- ``axisymmetric``: (x, y) = (r, z), rotation about y; components (r, θ, z); w = r (per radian);
+- ``plane_strain`` (ε_zz = 0) and ``3d``: Cartesian, w = 1.
+
+Regions (``[regions.<group>]``, one per domain group): a ``set`` of fe2.physics.intercalation
+and/or E, nu, D, Omega, c_max; a region without D, Omega and c_max is passive (a binder: it
+deforms, holds no lithium; c and σ_h live on the lithium-storing regions only). Tables::
+
+    [physics]  kind = "chemo_mechanics", model, coupling = "two_way" | "one_way",
+               current_density i_n [A/m²], temperature [K], initial_concentration c₀ [mol/m³],
+               surface = ["surface"] (facet groups lithium crosses: outer or between regions),
+               profile_points (101: points of the radial profiles along the x axis)
+    [regions.<group>] set, E [Pa], nu, D [m²/s], Omega [m³/mol], c_max [mol/m³]
+    [boundary.<group>] ux, uy, uz (symmetry planes, the centre), c, sigma_h
+
+Solve monolithically (``[solver] type = "newton"``) or staggered
+(``type = "staggered"``, ``groups = [["c"], ["u", "sigma_h"]]``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from mpi4py import MPI
+from numpy.typing import NDArray
+
+from fe2.core.definition import Field, MicroCoupling
+from fe2.core.errors import ConfigError
+from fe2.physics.intercalation import CASE_KEYS, IntercalationMaterial, set_values
+
+__all__ = ["DEFINITION", "ChemoMechanics", "Kinematics"]
+
+log = logging.getLogger(__name__)
+
+FARADAY = 96485.33212  # [C/mol]
+GAS_CONSTANT = 8.314462618  # [J/(mol K)]
+MODELS = ("sphere_1d", "axisymmetric", "plane_strain", "3d")
+COUPLINGS = ("two_way", "one_way")
+_DIMENSION = {"sphere_1d": 1, "axisymmetric": 2, "plane_strain": 2, "3d": 3}
+_PHYSICS_KEYS = ("kind", "model", "coupling", "current_density", "temperature",
+                 "initial_concentration", "surface", "profile_points")
+
+
+class Kinematics:
+    """Strain, gradient, volume weight and radial direction of one model as 3D UFL objects
+    (see the module docstring); the particle centre is the origin."""
+
+    def __init__(self, model: str, mesh) -> None:
+        import ufl
+
+        self.model = model
+        self.x = ufl.SpatialCoordinate(mesh)
+
+    def _over_r(self, value, limit):
+        """value / r, and ``limit`` (its value on the axis, by l'Hôpital) where r = 0."""
+        import ufl
+
+        r = self.x[0]
+        return ufl.conditional(ufl.gt(r, 0), value / ufl.conditional(ufl.gt(r, 0), r, 1),
+                               limit)
+
+    def weight(self):
+        return {"sphere_1d": self.x[0] ** 2, "axisymmetric": self.x[0]}.get(self.model, 1)
+
+    def strain(self, u):
+        """ε(u) as a 3×3 tensor."""
+        import ufl
+
+        if self.model == "sphere_1d":
+            hoop = self._over_r(u[0], u[0].dx(0))
+            return ufl.as_matrix([[u[0].dx(0), 0, 0], [0, hoop, 0], [0, 0, hoop]])
+        if self.model == "axisymmetric":
+            shear = (u[0].dx(1) + u[1].dx(0)) / 2
+            return ufl.as_matrix([[u[0].dx(0), 0, shear],
+                                  [0, self._over_r(u[0], u[0].dx(0)), 0],
+                                  [shear, 0, u[1].dx(1)]])
+        e = ufl.sym(ufl.grad(u))
+        if self.model == "plane_strain":
+            return ufl.as_matrix([[e[0, 0], e[0, 1], 0], [e[1, 0], e[1, 1], 0], [0, 0, 0]])
+        return e
+
+    def gradient(self, c):
+        """∇c as a 3-vector."""
+        import ufl
+
+        g = ufl.grad(c)
+        if self.model == "sphere_1d":
+            return ufl.as_vector([g[0], 0, 0])
+        if self.model == "axisymmetric":
+            return ufl.as_vector([g[0], 0, g[1]])
+        if self.model == "plane_strain":
+            return ufl.as_vector([g[0], g[1], 0])
+        return g
+
+    def radius(self):
+        """Distance from the particle centre [m]."""
+        import ufl
+
+        x = self.x
+        if self.model == "sphere_1d":
+            return x[0]
+        return ufl.sqrt(sum(x[i] ** 2 for i in range(len(x))))
+
+    def direction(self):
+        """The radial unit vector (3 components; e_x at the centre)."""
+        import ufl
+
+        x = self.x
+        if self.model == "sphere_1d":
+            components = [x[0], 0, 0]
+        elif self.model == "axisymmetric":
+            components = [x[0], 0, x[1]]
+        elif self.model == "plane_strain":
+            components = [x[0], x[1], 0]
+        else:
+            components = [x[0], x[1], x[2]]
+        rho = self.radius()
+        safe = ufl.conditional(ufl.gt(rho, 0), rho, 1)
+        return ufl.as_vector([ufl.conditional(ufl.gt(rho, 0), component / safe, float(i == 0))
+                              for i, component in enumerate(components)])
+
+    def radial_and_hoop(self, sigma):
+        """(σ_rr, σ_θθ): normal stresses along and across the radius. The hoop stress is the
+        azimuthal one (sphere_1d, axisymmetric), the in-plane tangential one (plane_strain)
+        or the mean tangential one (3d: (tr σ − σ_rr)/2); all are the hoop stress of a
+        spherically symmetric state."""
+        import ufl
+
+        n = self.direction()
+        radial = ufl.dot(n, ufl.dot(sigma, n))
+        if self.model in ("sphere_1d", "axisymmetric"):
+            return radial, sigma[1, 1]
+        if self.model == "plane_strain":
+            t = ufl.as_vector([-n[1], n[0], 0])
+            return radial, ufl.dot(t, ufl.dot(sigma, t))
+        return radial, (ufl.tr(sigma) - radial) / 2
+
+
+class ChemoMechanics:
+    """The stress-assisted diffusion definition (see module docstring)."""
+
+    kind: ClassVar[str] = "chemo_mechanics"
+    tables: ClassVar[tuple[str, ...]] = ("regions",)
+    fluxes: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, case, model: str, two_way: bool, current: float, temperature: float,
+                 c0: float, surface: tuple[str, ...], regions: dict[str, IntercalationMaterial],
+                 profile_points: int) -> None:
+        self.case, self.model, self.two_way = case, model, two_way
+        self.current, self.temperature, self.c0 = current, temperature, c0
+        self.surface, self.regions = surface, regions
+        self.profile_points = profile_points
+        self.active = tuple(name for name, m in regions.items() if m.active)
+        self.profiles: list[tuple[float, NDArray]] = []
+        self.history: list[tuple[float, float, float]] = []  # (t, hoop max, its radius)
+        self._amount: float | None = None
+        self._warned = False
+
+    # ------------------------------------------------------------------ case
+    @classmethod
+    def from_case(cls, case) -> ChemoMechanics:
+        reader, physics = case.reader, case.physics
+        reader.keys(physics, "physics", _PHYSICS_KEYS, required=("model", "current_density"))
+        model = reader.string(physics, "physics", "model", MODELS)
+        coupling = reader.string(physics, "physics", "coupling", COUPLINGS, default="two_way")
+        current = reader.number(physics, "physics", "current_density", 0.0)
+        temperature = reader.number(physics, "physics", "temperature", 298.15)
+        if not temperature > 0:
+            raise reader.fail("physics", f"temperature = {temperature:g}: must be positive [K]")
+        c0 = reader.number(physics, "physics", "initial_concentration", 0.0)
+        surface = tuple(reader.strings(physics, "physics", "surface", "facet groups")
+                        or ["surface"])
+        points = reader.integer(physics, "physics", "profile_points", 101, minimum=2)
+        if "regions" not in case.raw:
+            raise reader.fail("", "missing table [regions.<group>] (one per domain group of the "
+                                  "mesh: set = \"ZhangShyySastry2007\" or E, nu, D, Omega, c_max)")
+        regions = {name: _read_region(reader, name, table) for name, table in
+                   reader.table(case.raw, "", "regions").items()}
+        active = [m for m in regions.values() if m.active]
+        if not active:
+            raise reader.fail("regions", "no region stores lithium (give D, Omega and c_max, or "
+                                         "a set, in at least one)")
+        for name, m in regions.items():
+            if m.active and not 0 <= c0 <= m.c_max:
+                raise reader.fail("physics", f"initial_concentration = {c0:g} mol/m³ lies "
+                                             f"outside [0, c_max = {m.c_max:g}] of region "
+                                             f"{name!r}")
+        if case.stepping.variable != "time":
+            raise reader.fail("", "chemo_mechanics is transient: give a [time] table")
+        return cls(case, model, coupling == "two_way", current, temperature, c0, surface,
+                   regions, points)
+
+    def check_mesh(self, mesh_data) -> None:
+        """The mesh dimension fits the model, every domain group has a region, the surface
+        groups exist, and the charge does not overfill or empty the particles within the run
+        (the mean concentration; ConfigError saying when)."""
+        gdim = mesh_data.mesh.geometry.dim
+        where = f"{self.case.path}:"
+        if gdim != _DIMENSION[self.model]:
+            raise ConfigError(f"{where} [physics] model = {self.model!r} needs a "
+                              f"{_DIMENSION[self.model]}D mesh; {mesh_data.path.name} is "
+                              f"{gdim}D")
+        groups = mesh_data.domain_names()
+        missing = [g for g in groups if g not in self.regions]
+        unknown = [r for r in self.regions if r not in groups]
+        if missing or unknown:
+            raise ConfigError(f"{where} [regions] must name each domain group of "
+                              f"{mesh_data.path.name} once ({groups}); missing {missing}, "
+                              f"unknown {unknown}")
+        absent = [s for s in self.surface if s not in mesh_data.boundary_names()]
+        if absent:
+            raise ConfigError(f"{where} [physics] surface: {absent} are not facet groups of "
+                              f"{mesh_data.path.name} (it has {mesh_data.boundary_names()})")
+        self.mesh_data = mesh_data
+        self._check_capacity()
+
+    def _measures(self):
+        """(dx with the domain tags, the surface measure ds + dS of the surface groups)."""
+        import ufl
+
+        mesh, data = self.mesh_data.mesh, self.mesh_data
+        dx = ufl.Measure("dx", domain=mesh, subdomain_data=data.cell_tags)
+        ds = ufl.Measure("ds", domain=mesh, subdomain_data=data.facet_tags)
+        dS = ufl.Measure("dS", domain=mesh, subdomain_data=data.facet_tags)
+        tags = tuple(data.group(s, data.tdim - 1).tag for s in self.surface)
+        return dx, tags, ds, dS
+
+    def _surface_integral(self, integrand) -> float:
+        """∫ integrand w over the surface groups (outer facets and facets between regions)."""
+        from dolfinx import fem
+
+        _, tags, ds, dS = self._measures()
+        w = self.kinematics.weight()
+        form = sum(integrand * w * ds(t) + (integrand * w)("+") * dS(t) for t in tags)
+        return self.mesh_data.mesh.comm.allreduce(fem.assemble_scalar(fem.form(form)),
+                                                  op=MPI.SUM)
+
+    def _active_integral(self, integrand) -> float:
+        from dolfinx import fem
+
+        dx, *_ = self._measures()
+        tags = [self.mesh_data.group(name, self.mesh_data.tdim).tag for name in self.active]
+        w = self.kinematics.weight()
+        form = sum(integrand * w * dx(t) for t in tags)
+        return self.mesh_data.mesh.comm.allreduce(fem.assemble_scalar(fem.form(form)),
+                                                  op=MPI.SUM)
+
+    def _check_capacity(self) -> None:
+        from dolfinx import fem
+
+        mesh = self.mesh_data.mesh
+        self.kinematics = Kinematics(self.model, mesh)
+        one = fem.Constant(mesh, 1.0)
+        self.area, self.volume = self._surface_integral(one), self._active_integral(one)
+        capacity = min(m.c_max for name, m in self.regions.items() if m.active)
+        stepping = self.case.stepping
+        t = np.linspace(0.0, stepping.end, 4001)
+        load = np.array([stepping.load_factor(s) for s in t])
+        charge = np.concatenate([[0.0], np.cumsum((load[1:] + load[:-1]) / 2 * np.diff(t))])
+        mean = self.c0 + self.current / FARADAY * self.area / self.volume * charge
+        outside = np.flatnonzero((mean > capacity) | (mean < 0))
+        if len(outside):
+            when = t[outside[0]]
+            raise ConfigError(
+                f"{self.case.path}: [physics] current_density = {self.current:g} A/m² drives the "
+                f"mean lithium concentration {'above c_max' if mean[outside[0]] > 0 else 'below 0'}"
+                f" at t = {when:.4g} s, before the end of the run ({stepping.end:g} s); the "
+                f"particles hold {capacity:g} mol/m³ at most: lower the current or end earlier")
+
+    def fields(self, gdim: int) -> tuple[Field, ...]:
+        degree = self.case.degree
+        return (Field("u", True, ("ux", "uy", "uz"), degree, label="displacement [m]"),
+                Field("c", False, ("c",), degree, label="lithium concentration [mol/m³]",
+                      initial=self.c0, regions=self.active),
+                Field("sigma_h", False, ("sigma_h",), degree, label="hydrostatic stress [Pa]",
+                      regions=self.active))
+
+    def quadrature_degree(self, degree: int) -> int:
+        return 2 * degree + (2 if self.model == "sphere_1d" else 1)
+
+    def couplings(self, comm, mesh_data) -> list[MicroCoupling]:
+        from dolfinx import fem
+
+        mesh = mesh_data.mesh
+        Q0 = fem.functionspace(mesh, ("DG", 0))
+        self.coefficients = {name: fem.Function(Q0) for name in
+                             ("lambda", "mu", "Omega", "D", "active")}
+        for name, m in self.regions.items():
+            cells = mesh_data.cells(name)
+            lam, mu = m.lame()
+            for key, value in (("lambda", lam), ("mu", mu), ("Omega", m.Omega), ("D", m.D),
+                               ("active", float(m.active))):
+                self.coefficients[key].x.array[cells] = value
+        for function in self.coefficients.values():
+            function.x.scatter_forward()
+        self.stiffness = max(m.E for m in self.regions.values())  # scales the force rows
+        self.radius = self._particle_radius()
+        return []
+
+    def _particle_radius(self) -> float:
+        """The largest distance of a node of the lithium-storing regions from the centre."""
+        data = self.mesh_data
+        cells = np.concatenate([data.cells(name) for name in self.active])
+        nodes = np.unique(data.mesh.geometry.dofmap[cells])
+        local = np.linalg.norm(data.mesh.geometry.x[nodes], axis=1).max(initial=0.0)
+        return data.mesh.comm.allreduce(float(local), op=MPI.MAX)
+
+    # ------------------------------------------------------------------ weak form
+    def stress(self, u, c):
+        """σ(u, c) as a 3×3 UFL tensor [Pa]."""
+        import ufl
+
+        k = self.coefficients
+        identity = ufl.Identity(3)
+        elastic = self.kinematics.strain(u) - k["Omega"] / 3 * (c - self.c0) * identity
+        return k["lambda"] * ufl.tr(elastic) * identity + 2 * k["mu"] * elastic
+
+    def residual(self, weak):
+        import ufl
+
+        u, c, sh = (weak.fields[n] for n in ("u", "c", "sigma_h"))
+        v, q, s = (weak.tests[n] for n in ("u", "c", "sigma_h"))
+        kin, k = self.kinematics, self.coefficients
+        w, dx = kin.weight(), weak.dx
+        sigma = self.stress(u, c)
+        form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * dx
+        form += k["active"] * (sh - ufl.tr(sigma) / 3) * s * w / self.stiffness * dx
+        drift = float(self.two_way) * k["Omega"] * c / (GAS_CONSTANT * self.temperature)
+        flux = -k["D"] * (kin.gradient(c) - drift * kin.gradient(sh))
+        form += k["active"] * ((c - weak.previous["c"]) / weak.dt * q
+                               - ufl.dot(flux, kin.gradient(q))) * w * dx
+        _, tags, ds, dS = self._measures()
+        inflow = weak.load_factor * self.current / FARADAY
+        form -= sum(inflow * q * w * ds(t) + (inflow * q * w)("+") * dS(t) for t in tags)
+        return form
+
+    # ------------------------------------------------------------------ outputs
+    def _stress_parts(self, problem):
+        fields = problem.fields_ufl
+        return self.kinematics.radial_and_hoop(self.stress(fields["u"], fields["c"]))
+
+    def cell_outputs(self, problem) -> dict[str, np.ndarray]:
+        import ufl
+
+        radial, hoop = self._stress_parts(problem)
+        values = problem.point_values("", "", ufl.as_vector([radial, hoop]))
+        averaged = problem.cell_average(values)
+        return {"radial_stress": averaged[:, 0], "hoop_stress": averaged[:, 1]}
+
+    def scalars(self, problem) -> dict[str, float]:
+        """Per step: mean and surface concentration [mol/m³], the lithium balance error
+        (change of the amount minus the inflow, relative to the inflow), the largest hoop
+        stress over the particles [Pa] and its radius [m], σ_θ at the surface and σ_r at the
+        centre (on the x axis) [Pa]. Keeps the radial profiles for the report."""
+
+        c = problem.fields_ufl["c"]
+        step = problem.step
+        amount = self._active_integral(c)
+        previous = self._amount if self._amount is not None else self.c0 * self.volume
+        inflow = step.dt * step.load_factor * self.current / FARADAY * self.area
+        self._amount = amount
+        surface_c = self._surface_integral(c) / self.area
+        capacity = min(self.regions[name].c_max for name in self.active)
+        if not self._warned and not 0 <= surface_c <= capacity and problem.comm.rank == 0:
+            log.warning("t = %.4g s: the surface concentration %.4g mol/m³ left [0, c_max = "
+                        "%.4g]: the particle surface is saturated or emptied, the current "
+                        "cannot be sustained", step.t, surface_c, capacity)
+        self._warned = self._warned or not 0 <= surface_c <= capacity
+        _, hoop = self._stress_parts(problem)
+        peak, where = self._largest(problem, hoop)
+        profile = self._profile(problem)
+        if problem.comm.rank == 0:
+            self.profiles.append((step.t, profile))
+        self.history.append((step.t, peak, where))
+        return {"c_mean": amount / self.volume, "c_surface": surface_c,
+                "lithium_balance_error": (amount - previous - inflow) / max(abs(inflow), 1e-300),
+                "hoop_stress_max": peak, "hoop_stress_max_radius": where,
+                "surface_hoop_stress": float(profile[-1, 3]),
+                "centre_radial_stress": float(profile[0, 2])}
+
+    def _largest(self, problem, expression) -> tuple[float, float]:
+        """The largest value of ``expression`` over the quadrature points of the lithium-
+        storing regions and its distance from the centre (all ranks)."""
+        import ufl
+
+        values = problem.point_values("", "", ufl.as_vector(
+            [expression, self.kinematics.radius(), self.coefficients["active"]]))
+        inside = values[values[:, 2] > 0.5]
+        best = int(np.argmax(inside[:, 0])) if len(inside) else -1
+        local = (float(inside[best, 0]), float(inside[best, 1])) if len(inside) else (
+            -np.inf, 0.0)
+        return problem.comm.allreduce(local, op=MPI.MAX)
+
+    def _profile(self, problem) -> NDArray:
+        """(profile_points, 4): r [m], c [mol/m³], σ_r and σ_θ [Pa] along the x axis from the
+        centre to the particle surface (on rank 0; the other ranks get a copy)."""
+        import ufl
+        from dolfinx import fem, geometry
+
+        if not hasattr(self, "_ray"):
+            mesh = problem.mesh
+            space = fem.functionspace(mesh, ("DG", self.case.degree, (3,)))
+            radial, hoop = self._stress_parts(problem)
+            values = ufl.as_vector([problem.fields_ufl["c"], radial, hoop])
+            radii = np.linspace(0.0, self.radius, self.profile_points)
+            radii[-1] *= 1 - 1e-9  # inside the particle, not in a binder shell
+            points = np.zeros((len(radii), 3))
+            points[:, 0] = radii
+            tree = geometry.bb_tree(mesh, mesh.topology.dim)
+            colliding = geometry.compute_colliding_cells(
+                mesh, geometry.compute_collisions_points(tree, points), points)
+            active = self.coefficients["active"].x.array
+            found, cells = [], []
+            for i in range(len(points)):  # a cell of the lithium-storing regions per point
+                links = [cell for cell in colliding.links(i) if active[cell] > 0.5]
+                if links:
+                    found.append(i)
+                    cells.append(links[0])
+            self._ray = (fem.Function(space), fem.Expression(
+                values, space.element.interpolation_points()), radii, points,
+                np.array(found, dtype=int), np.array(cells, dtype=np.int32))
+        function, expression, radii, points, found, cells = self._ray
+        function.interpolate(expression)
+        local = np.full((len(radii), 3), np.nan)
+        if len(found):
+            local[found] = function.eval(points[found], cells)
+        everything = problem.comm.allgather(local)
+        merged = everything[0]
+        for part in everything[1:]:
+            merged = np.where(np.isnan(merged), part, merged)
+        return np.column_stack([radii, merged])
+
+    def report(self, problem, out: Path) -> dict[str, Any]:
+        """profiles.csv (t, r, c, σ_r, σ_θ), profiles.png and stress_history.png on rank 0;
+        summary entries: the largest hoop stress over the run, when and where, and the
+        surface hoop and centre radial stresses over time."""
+        times = [t for t, _, _ in self.history]
+        peaks = [p for _, p, _ in self.history]
+        best = int(np.argmax(peaks)) if peaks else 0
+        entry: dict[str, Any] = {
+            "model": self.model, "coupling": "two_way" if self.two_way else "one_way",
+            "particle_radius_m": self.radius, "current_density_A_per_m2": self.current,
+            "hoop_stress_max": {"value_Pa": peaks[best], "t_s": times[best],
+                                "radius_m": self.history[best][2]} if peaks else None}
+        if problem.comm.rank == 0 and self.profiles:
+            entry["surface_hoop_stress_Pa"] = [[t, float(p[-1, 3])] for t, p in self.profiles]
+            entry["centre_radial_stress_Pa"] = [[t, float(p[0, 2])] for t, p in self.profiles]
+            _write_profiles(self.profiles, out)
+        return {"chemo_mechanics": entry}
+
+
+def _read_region(reader, name: str, table: Any) -> IntercalationMaterial:
+    section = f"regions.{name}"
+    if not isinstance(table, dict):
+        raise reader.fail(section, f"must be a table, got {table!r}")
+    reader.keys(table, section, ("set", *CASE_KEYS))
+    values: dict[str, float] = {}
+    if "set" in table:
+        try:
+            values = set_values(reader.string(table, section, "set"))
+        except KeyError as error:
+            raise reader.fail(section, str(error.args[0])) from None
+    values.update({key: reader.number(table, section, key, 0.0)
+                   for key in CASE_KEYS if key in table})
+    missing = [key for key in ("E", "nu") if key not in values]
+    if missing:
+        raise reader.fail(section, f"missing {', '.join(missing)} (or a set)")
+    try:
+        return IntercalationMaterial(**values)
+    except ValueError as error:
+        raise reader.fail(section, str(error)) from None
+
+
+def _write_profiles(profiles: list[tuple[float, NDArray]], out: Path) -> None:
+    """profiles.csv, profiles.png (c, σ_r, σ_θ against r at up to six times) and
+    stress_history.png (σ_θ at the surface and σ_r at the centre against t)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = ["t_s,r_m,c_mol_per_m3,sigma_r_Pa,sigma_theta_Pa"]
+    for t, p in profiles:
+        rows += [f"{t:.9g},{r:.9g},{c:.12g},{sr:.12g},{st:.12g}" for r, c, sr, st in p]
+    (out / "profiles.csv").write_text("\n".join(rows) + "\n")
+    chosen = profiles if len(profiles) <= 6 else [
+        profiles[int(k)] for k in np.linspace(0, len(profiles) - 1, 6)]
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for t, p in chosen:
+        for axis, column in zip(axes, (1, 2, 3), strict=True):
+            scale = 1.0 if column == 1 else 1e-6
+            axis.plot(p[:, 0] * 1e6, p[:, column] * scale, label=f"t = {t:.4g} s")
+    for axis, (label, title) in zip(axes, (("c [mol/m³]", "lithium concentration"),
+                                           ("σ_r [MPa]", "radial stress"),
+                                           ("σ_θ [MPa]", "hoop stress")), strict=True):
+        axis.set(xlabel="r [µm]", ylabel=label, title=title)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "profiles.png", dpi=120)
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    t = np.array([t for t, _ in profiles])
+    axis.plot(t, [p[-1, 3] * 1e-6 for _, p in profiles], label="σ_θ at the surface")
+    axis.plot(t, [p[0, 2] * 1e-6 for _, p in profiles], label="σ_r at the centre")
+    axis.set(xlabel="t [s]", ylabel="stress [MPa]", title="particle stresses over time")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "stress_history.png", dpi=120)
+    plt.close(figure)
+
+
+DEFINITION = ChemoMechanics
