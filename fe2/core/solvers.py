@@ -127,7 +127,11 @@ def _linear_solver(problem: Problem, settings: SolverSettings, A, prefix: str,
             if space is not None:
                 A.setNearNullSpace(space)
         ksp.setTolerances(rtol=settings.linear_rtol, atol=0.0, max_it=1000)
-    _set_options(prefix, settings.petsc_options)
+    # Fields of different units (m, mol/m³, Pa) give entries decades apart; the symmetric
+    # diagonal scaling D^-½ A D^-½ keeps MUMPS's pivoting from mistaking them for zeros.
+    scale = "true" if len(problem.fields) > 1 else "false"
+    _set_options(prefix, (("ksp_diagonal_scale", scale), ("ksp_diagonal_scale_fix", scale),
+                          *settings.petsc_options))
     ksp.setFromOptions()
     return ksp
 
