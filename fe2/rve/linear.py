@@ -12,6 +12,14 @@ macro strains afterwards cost a small dense product. The admissible fluctuations
 the boundary condition: "periodic" (dolfinx_mpc), "affine" (w = 0 on the cell boundary) or
 "minimal" (∫_∂Y w ⊗ n = 0 and ∫_Y w = 0, by Lagrange multipliers).
 
+An optional eigenstrain ``a_p`` per unit of a scalar ``c`` (e.g. the chemical expansion per unit
+concentration) adds one right-hand side to the same factorization::
+
+    σ_p = C_p (e + s(w) − a_p c),   K w_c = −F_c,   F_c = −Σ_p ∫_p C_p a_p · s(v) dx,
+    ∂Σ/∂c = (−Σ_p |Y_p| C_p a_p + Fᵀ w_c) / |Y|
+
+(the average of C_p (s(w_c) − a_p) over the cell, with ∫ C_p s(w_c) · e_k = F e_k · w_c).
+
 Everything lives on the communicator of the given mesh, normally ``MPI.COMM_SELF``.
 """
 
@@ -105,10 +113,15 @@ class LinearRVE:
             strain = gradient).
         degree: polynomial degree of the fluctuation field.
         bc: one of BOUNDARY_CONDITIONS.
+        eigenstrains: phase name → eigenstrain per unit of a scalar load c (n_strain,), e.g.
+            the chemical expansion [m³/mol] in Mandel notation; phases left out have none.
+            Given, :attr:`eigen_stress` (n_strain,) is ∂Σ/∂c and :attr:`w_eigen` the
+            fluctuation of a unit c, from the factorization of the tangent.
     """
 
     def __init__(self, data: MeshData, materials: dict[str, np.ndarray], field: str = "vector",
-                 degree: int = 1, bc: str = "periodic"):
+                 degree: int = 1, bc: str = "periodic",
+                 eigenstrains: dict[str, np.ndarray] | None = None):
         if bc not in BOUNDARY_CONDITIONS:
             raise ValueError(f"unknown boundary condition {bc!r}; use one of {BOUNDARY_CONDITIONS}")
         if field not in ("vector", "scalar"):
@@ -118,6 +131,9 @@ class LinearRVE:
         self.lattice = lattice_of(data, periodic=bc == "periodic")
         self.volume = self.lattice.volume
         self.comm = data.mesh.comm
+        self.eigenstrains = _checked_eigenstrains(eigenstrains or {}, materials)
+        self.eigen_stress: np.ndarray | None = None
+        self.w_eigen: np.ndarray | None = None
         self._build(data, materials)
         self.setup_time = time.perf_counter() - start
         start = time.perf_counter()
@@ -143,6 +159,7 @@ class LinearRVE:
         dx = ufl.Measure("dx", domain=mesh, subdomain_data=cell_tags)
         w, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         self.macro = fem.Constant(mesh, np.zeros(self.n_strain))
+        self.eigen_load = fem.Constant(mesh, 0.0)  # c of the eigenstrain right-hand side
         self.phase_matrices = {}
         a = load = 0
         for name, matrix in materials.items():
@@ -154,7 +171,10 @@ class LinearRVE:
             C = fem.Constant(mesh, matrix)
             self.phase_matrices[name] = (tag, C, matrix)
             a += ufl.dot(ufl.dot(C, strain(w)), strain(v)) * dx(tag)
-            load += ufl.dot(ufl.dot(C, self.macro), strain(v)) * dx(tag)
+            imposed = self.macro
+            if name in self.eigenstrains:
+                imposed = imposed - self.eigen_load * fem.Constant(mesh, self.eigenstrains[name])
+            load += ufl.dot(ufl.dot(C, imposed), strain(v)) * dx(tag)
         self.a, self.load = fem.form(a), fem.form(load)
         # Fractions of every phase of the cell, including those left out of the problem.
         self.volume_fractions = {name: volume / self.volume
@@ -164,7 +184,8 @@ class LinearRVE:
         self.ndofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
 
     def _condense(self) -> np.ndarray:
-        """Factorize K once, solve one right-hand side per unit strain, return C_hom."""
+        """Factorize K once, solve one right-hand side per unit strain, return C_hom; with
+        eigenstrains also the unit-c right-hand side (sets :attr:`eigen_stress`)."""
         from dolfinx.fem.petsc import assemble_vector
 
         solver = {"periodic": _PeriodicSolver, "affine": _AffineSolver,
@@ -177,16 +198,27 @@ class LinearRVE:
             fluctuations.append(solver.solve(load))
             load.destroy()
         self.macro.value[:] = 0.0
-        solver.destroy()
         self.F, self.W = np.array(loads).T, np.array(fluctuations).T
+        if self.eigenstrains:
+            self.eigen_load.value = 1.0
+            load = assemble_vector(self.load)  # F_c
+            self.w_eigen = solver.solve(load)
+            load.destroy()
+            self.eigen_load.value = 0.0
+            eigen_A0 = sum(self.volume_fractions[name] * self.volume * constant.value
+                           @ self.eigenstrains[name]
+                           for name, (_, constant, _) in self.phase_matrices.items()
+                           if name in self.eigenstrains)
+            self.eigen_stress = (-eigen_A0 + self.F.T @ self.w_eigen) / self.volume
+        solver.destroy()
         return (self.A0 + self.F.T @ self.W) / self.volume
 
     def rescaled(self, factors: dict[str, float]) -> np.ndarray:
         """The homogenized tangent with phase p's matrix multiplied by ``factors[p]``: the cell
         problem re-assembled, re-factorized and solved (coefficients that follow the macro
-        state, e.g. a concentration). :attr:`tangent` and the stored fluctuations stay those
-        of the original materials."""
-        saved = self.A0, self.F, self.W
+        state, e.g. a concentration). :attr:`tangent`, :attr:`eigen_stress` and the stored
+        fluctuations stay those of the original materials."""
+        saved = self.A0, self.F, self.W, self.eigen_stress, self.w_eigen
         try:
             for name, (_, constant, matrix) in self.phase_matrices.items():
                 constant.value[:] = factors[name] * matrix
@@ -196,7 +228,7 @@ class LinearRVE:
         finally:
             for _, constant, matrix in self.phase_matrices.values():
                 constant.value[:] = matrix
-            self.A0, self.F, self.W = saved
+            self.A0, self.F, self.W, self.eigen_stress, self.w_eigen = saved
 
     # The micro-model interface (fe2.core.micro.MicroModel): linear, stateless, no solve per point.
     is_linear = True
@@ -225,6 +257,27 @@ class LinearRVE:
         w = fem.Function(self.V)
         w.x.array[:] = self.W @ np.asarray(strain, dtype=float)
         return w
+
+
+def _checked_eigenstrains(eigenstrains: dict[str, np.ndarray],
+                          materials: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The eigenstrains per unit load as float vectors, each for a phase with a material.
+
+    Raises:
+        ValueError: for a phase without a material or a vector that does not fit it.
+    """
+    checked = {}
+    for name, vector in eigenstrains.items():
+        if name not in materials:
+            raise ValueError(f"eigenstrain of phase {name!r}, which has no material "
+                             f"(phases with one: {list(materials)})")
+        vector = np.asarray(vector, dtype=float)
+        n = len(np.asarray(materials[name]))
+        if vector.shape != (n,):
+            raise ValueError(f"eigenstrain of phase {name!r} has shape {vector.shape}, "
+                             f"expected {(n,)}")
+        checked[name] = vector
+    return checked
 
 
 def _phase_volumes(data: MeshData) -> dict[str, float]:
