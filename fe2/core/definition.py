@@ -39,8 +39,8 @@ class Field:
         label: what it is, with units, for pictures and files.
         initial: its uniform value at the start of a run (and the first Newton guess), e.g.
             a concentration whose logarithm the weak form takes.
-        regions: the domain groups the field lives on (empty: everywhere). Its dofs outside
-            them keep ``initial``; the definition integrates the field's equation over these
+        regions: the domain groups the field lives on (None: everywhere; empty: nowhere).
+            Its dofs outside them keep ``initial``; the definition integrates the field's equation over these
             regions only (e.g. lithium in the particles, not in the binder).
     """
 
@@ -51,10 +51,10 @@ class Field:
     bounds: tuple[Bound, Bound] | None = None
     label: str = ""
     initial: float = 0.0
-    regions: tuple[str, ...] = ()
+    regions: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.regions and self.vector:
+        if self.regions is not None and self.vector:
             raise ValueError(f"field {self.name!r}: regions are supported for scalar fields")
 
     def component_names(self, gdim: int) -> tuple[str, ...]:

@@ -193,10 +193,11 @@ class Problem:
 
         pins = []
         for f in self.fields:
-            if not f.regions:
+            if f.regions is None:
                 continue
             collapsed, dofs = self._layout(f.name)
-            cells = np.concatenate([self.mesh_data.cells(name) for name in f.regions])
+            cells = np.concatenate([self.mesh_data.cells(name) for name in f.regions]
+                                   or [np.zeros(0, np.int32)])
             marker = fem.Function(collapsed)
             marker.x.array[collapsed.dofmap.list[cells].ravel()] = 1.0
             marker.x.scatter_reverse(InsertMode.add)

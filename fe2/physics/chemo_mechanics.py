@@ -34,6 +34,7 @@ Solve monolithically (``[solver] type = "newton"``) or staggered
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,8 +45,10 @@ from numpy.typing import NDArray
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
 from fe2.physics.intercalation import CASE_KEYS, IntercalationMaterial, set_values
+from fe2.rve.factory import MicroSpec, read_micro
+from fe2.rve.swelling import SwellingMaterial
 
-__all__ = ["DEFINITION", "ChemoMechanics", "Kinematics"]
+__all__ = ["DEFINITION", "ChemoMechanics", "ElectrodeRegion", "Kinematics", "Settings"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ MODELS = ("sphere_1d", "axisymmetric", "plane_strain", "3d")
 COUPLINGS = ("two_way", "one_way")
 _DIMENSION = {"sphere_1d": 1, "axisymmetric": 2, "plane_strain": 2, "3d": 3}
 _PHYSICS_KEYS = ("kind", "model", "coupling", "current_density", "temperature",
-                 "initial_concentration", "surface", "profile_points")
+                 "initial_concentration", "reference_concentration", "surface", "profile_points")
 
 
 class Kinematics:
@@ -136,6 +139,18 @@ class Kinematics:
         return ufl.as_vector([ufl.conditional(ufl.gt(rho, 0), component / safe, float(i == 0))
                               for i, component in enumerate(components)])
 
+    def vector(self, u):
+        """A displacement as a 3-vector in the components of :meth:`strain`."""
+        import ufl
+
+        if self.model == "sphere_1d":
+            return ufl.as_vector([u[0], 0, 0])
+        if self.model == "axisymmetric":
+            return ufl.as_vector([u[0], 0, u[1]])
+        if self.model == "plane_strain":
+            return ufl.as_vector([u[0], u[1], 0])
+        return u
+
     def radial_and_hoop(self, sigma):
         """(σ_rr, σ_θθ): normal stresses along and across the radius. The hoop stress is the
         azimuthal one (sphere_1d, axisymmetric), the in-plane tangential one (plane_strain)
@@ -153,21 +168,57 @@ class Kinematics:
         return radial, (ufl.tr(sigma) - radial) / 2
 
 
+@dataclass(frozen=True)
+class ElectrodeRegion:
+    """A region whose stress comes from an electrode cell (``[micro]`` with this ``region``):
+    it stores lithium with the electrode-scale diffusivity D [m²/s] up to c_max [mol/m³] (per
+    m³ of active material); its stiffness and swelling are the cell's."""
+
+    D: float
+    c_max: float
+    active: ClassVar[bool] = True
+    Omega: ClassVar[float] = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("D", self.D), ("c_max", self.c_max)):
+            if not value > 0:
+                raise ValueError(f"{name} = {value:g}: must be positive")
+
+    def lame(self) -> tuple[float, float]:
+        return 0.0, 0.0  # no closed-form stress: the cell answers
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``[physics]`` of a chemo-mechanics case (units in the module docstring)."""
+
+    model: str
+    two_way: bool
+    current: float  # i_n [A/m²] at load factor 1
+    temperature: float  # [K]
+    c0: float  # initial concentration [mol/m³]
+    c_ref: float  # stress-free concentration [mol/m³]
+    surface: tuple[str, ...]
+    profile_points: int
+
+
 class ChemoMechanics:
     """The stress-assisted diffusion definition (see module docstring)."""
 
     kind: ClassVar[str] = "chemo_mechanics"
-    tables: ClassVar[tuple[str, ...]] = ("regions",)
+    tables: ClassVar[tuple[str, ...]] = ("regions", "micro")
     fluxes: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, case, model: str, two_way: bool, current: float, temperature: float,
-                 c0: float, surface: tuple[str, ...], regions: dict[str, IntercalationMaterial],
-                 profile_points: int) -> None:
-        self.case, self.model, self.two_way = case, model, two_way
-        self.current, self.temperature, self.c0 = current, temperature, c0
-        self.surface, self.regions = surface, regions
-        self.profile_points = profile_points
+    def __init__(self, case, settings: Settings,
+                 regions: dict[str, IntercalationMaterial | ElectrodeRegion],
+                 micro: list[MicroSpec]) -> None:
+        self.case, self.settings, self.regions, self.micro = case, settings, regions, micro
+        self.model, self.two_way = settings.model, settings.two_way
+        self.current, self.c0, self.c_ref = settings.current, settings.c0, settings.c_ref
+        self.temperature, self.surface = settings.temperature, settings.surface
         self.active = tuple(name for name, m in regions.items() if m.active)
+        self.electrodes = tuple(spec.region for spec in micro)
+        self.particles = tuple(name for name in self.active if name not in self.electrodes)
         self.profiles: list[tuple[float, NDArray]] = []
         self.history: list[tuple[float, float, float]] = []  # (t, hoop max, its radius)
         self._amount: float | None = None
@@ -185,27 +236,45 @@ class ChemoMechanics:
         if not temperature > 0:
             raise reader.fail("physics", f"temperature = {temperature:g}: must be positive [K]")
         c0 = reader.number(physics, "physics", "initial_concentration", 0.0)
+        c_ref = reader.number(physics, "physics", "reference_concentration", c0)
         surface = tuple(reader.strings(physics, "physics", "surface", "facet groups")
                         or ["surface"])
         points = reader.integer(physics, "physics", "profile_points", 101, minimum=2)
+        micro = read_micro(reader, case.raw, lambda values, section: _read_swelling_material(
+            reader, values, section))
+        electrodes = [spec.region for spec in micro]
+        if micro and None in electrodes:
+            raise reader.fail("micro", "give the region of the macro mesh the electrode cell "
+                                       "fills (region = \"<domain group>\")")
+        if micro and model not in ("plane_strain", "3d"):
+            raise reader.fail("physics", f"model = {model!r}: an electrode cell ([micro]) "
+                                         "needs plane_strain or 3d")
+        if micro and coupling == "two_way":
+            raise reader.fail("physics", "coupling = \"two_way\" needs the gradient of the "
+                                         "hydrostatic stress inside the particles, which an "
+                                         "electrode cell does not resolve: use \"one_way\"")
         if "regions" not in case.raw:
             raise reader.fail("", "missing table [regions.<group>] (one per domain group of the "
                                   "mesh: set = \"ZhangShyySastry2007\" or E, nu, D, Omega, c_max)")
-        regions = {name: _read_region(reader, name, table) for name, table in
-                   reader.table(case.raw, "", "regions").items()}
-        active = [m for m in regions.values() if m.active]
-        if not active:
+        regions = {name: _read_region(reader, name, table, name in electrodes) for name, table
+                   in reader.table(case.raw, "", "regions").items()}
+        missing = [name for name in electrodes if name not in regions]
+        if missing:
+            raise reader.fail("micro", f"region {missing[0]!r} has no [regions.{missing[0]}] "
+                                       "(D and c_max of the electrode)")
+        if not any(m.active for m in regions.values()):
             raise reader.fail("regions", "no region stores lithium (give D, Omega and c_max, or "
                                          "a set, in at least one)")
         for name, m in regions.items():
-            if m.active and not 0 <= c0 <= m.c_max:
-                raise reader.fail("physics", f"initial_concentration = {c0:g} mol/m³ lies "
-                                             f"outside [0, c_max = {m.c_max:g}] of region "
-                                             f"{name!r}")
+            for key, value in (("initial_concentration", c0), ("reference_concentration", c_ref)):
+                if m.active and not 0 <= value <= m.c_max:
+                    raise reader.fail("physics", f"{key} = {value:g} mol/m³ lies outside "
+                                                 f"[0, c_max = {m.c_max:g}] of region {name!r}")
         if case.stepping.variable != "time":
             raise reader.fail("", "chemo_mechanics is transient: give a [time] table")
-        return cls(case, model, coupling == "two_way", current, temperature, c0, surface,
-                   regions, points)
+        settings = Settings(model, coupling == "two_way", current, temperature, c0, c_ref,
+                            surface, points)
+        return cls(case, settings, regions, micro)
 
     def check_mesh(self, mesh_data) -> None:
         """The mesh dimension fits the model, every domain group has a region, the surface
@@ -290,7 +359,7 @@ class ChemoMechanics:
                 Field("c", False, ("c",), degree, label="lithium concentration [mol/m³]",
                       initial=self.c0, regions=self.active),
                 Field("sigma_h", False, ("sigma_h",), degree, label="hydrostatic stress [Pa]",
-                      regions=self.active))
+                      regions=self.particles))
 
     def quadrature_degree(self, degree: int) -> int:
         return 2 * degree + (2 if self.model == "sphere_1d" else 1)
@@ -301,18 +370,41 @@ class ChemoMechanics:
         mesh = mesh_data.mesh
         Q0 = fem.functionspace(mesh, ("DG", 0))
         self.coefficients = {name: fem.Function(Q0) for name in
-                             ("lambda", "mu", "Omega", "D", "active")}
+                             ("lambda", "mu", "Omega", "D", "active", "particle")}
         for name, m in self.regions.items():
             cells = mesh_data.cells(name)
             lam, mu = m.lame()
             for key, value in (("lambda", lam), ("mu", mu), ("Omega", m.Omega), ("D", m.D),
-                               ("active", float(m.active))):
+                               ("active", float(m.active)),
+                               ("particle", float(name in self.particles))):
                 self.coefficients[key].x.array[cells] = value
         for function in self.coefficients.values():
             function.x.scatter_forward()
+        if self.micro:
+            return [self._electrode_coupling(comm)]
         self.stiffness = max(m.E for m in self.regions.values())  # scales the force rows
         self.radius = self._particle_radius()
         return []
+
+    def _electrode_coupling(self, comm: MPI.Comm) -> MicroCoupling:
+        """The electrode cells (one homogenization each): generalized strain (ε, c − c_ref)
+        in Mandel notation, answer the stress (fe2.rve.swelling)."""
+        from fe2.core.micro import HomogenizedModel
+        from fe2.laws.mandel import mandel_strain, n_mandel
+        from fe2.rve.swelling import swelling_tangent
+
+        self.cells = {spec.region: swelling_tangent(spec, self.case.path, comm, self.model)
+                      for spec in self.micro}
+        closed_form = [m.E for m in self.regions.values() if isinstance(m, IntercalationMaterial)]
+        self.stiffness = max(closed_form + [float(np.max(np.abs(t[:, :-1])))
+                                            for t in self.cells.values()])
+        gdim = _DIMENSION[self.model]
+        return MicroCoupling(
+            "rve", lambda fields: {"strain": mandel_strain(fields["u"]),
+                                   "dc": fields["c"] - self.c_ref},
+            {"stress": (n_mandel(gdim),)},
+            {region: HomogenizedModel(tangent) for region, tangent in self.cells.items()},
+            len(self.cells))
 
     def _particle_radius(self) -> float:
         """The largest distance of a node of the lithium-storing regions from the centre."""
@@ -329,7 +421,7 @@ class ChemoMechanics:
 
         k = self.coefficients
         identity = ufl.Identity(3)
-        elastic = self.kinematics.strain(u) - k["Omega"] / 3 * (c - self.c0) * identity
+        elastic = self.kinematics.strain(u) - k["Omega"] / 3 * (c - self.c_ref) * identity
         return k["lambda"] * ufl.tr(elastic) * identity + 2 * k["mu"] * elastic
 
     def residual(self, weak):
@@ -340,8 +432,12 @@ class ChemoMechanics:
         kin, k = self.kinematics, self.coefficients
         w, dx = kin.weight(), weak.dx
         sigma = self.stress(u, c)
-        form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * dx
-        form += k["active"] * (sh - ufl.tr(sigma) / 3) * s * w / self.stiffness * dx
+        form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * weak.dx_outside
+        if "rve" in weak.micro:
+            from fe2.laws.mandel import mandel_strain
+
+            form += ufl.dot(weak.micro["rve"]["stress"], mandel_strain(v)) / self.stiffness * dx
+        form += k["particle"] * (sh - ufl.tr(sigma) / 3) * s * w / self.stiffness * dx
         drift = float(self.two_way) * k["Omega"] * c / (GAS_CONSTANT * self.temperature)
         flux = -k["D"] * (kin.gradient(c) - drift * kin.gradient(sh))
         form += k["active"] * ((c - weak.previous["c"]) / weak.dt * q
@@ -357,8 +453,20 @@ class ChemoMechanics:
         return self.kinematics.radial_and_hoop(self.stress(fields["u"], fields["c"]))
 
     def cell_outputs(self, problem) -> dict[str, np.ndarray]:
+        """Particles: radial and hoop stress [Pa]; with electrode cells: the stress in Mandel
+        notation [Pa] (the cells' answer where they fill the region)."""
         import ufl
 
+        if self.micro:
+            from fe2.laws.mandel import ufl_mandel
+
+            gdim = _DIMENSION[self.model]
+            fields = problem.fields_ufl
+            sigma = self.stress(fields["u"], fields["c"])
+            closed_form = ufl_mandel(ufl.as_matrix([[sigma[i, j] for j in range(gdim)]
+                                                    for i in range(gdim)]))
+            return {"stress": problem.cell_average(
+                problem.point_values("rve", "stress", closed_form))}
         radial, hoop = self._stress_parts(problem)
         values = problem.point_values("", "", ufl.as_vector([radial, hoop]))
         averaged = problem.cell_average(values)
@@ -368,7 +476,9 @@ class ChemoMechanics:
         """Per step: mean and surface concentration [mol/m³], the lithium balance error
         (change of the amount minus the inflow, relative to the inflow), the largest hoop
         stress over the particles [Pa] and its radius [m], σ_θ at the surface and σ_r at the
-        centre (on the x axis) [Pa]. Keeps the radial profiles for the report."""
+        centre (on the x axis) [Pa]; the mean normal displacement of the surface [m]. Keeps
+        the radial profiles for the report. With electrode cells: the first four only."""
+        import ufl
 
         c = problem.fields_ufl["c"]
         step = problem.step
@@ -383,17 +493,26 @@ class ChemoMechanics:
                         "%.4g]: the particle surface is saturated or emptied, the current "
                         "cannot be sustained", step.t, surface_c, capacity)
         self._warned = self._warned or not 0 <= surface_c <= capacity
+        # outward: the facet normal of an electrode's outer surface, the radius of a particle
+        n = ufl.FacetNormal(problem.mesh) if self.micro else None
+        u = problem.fields_ufl["u"]
+        normal_displacement = (ufl.dot(u, n) if self.micro else
+                               ufl.dot(self.kinematics.vector(u), self.kinematics.direction()))
+        scalars = {
+            "c_mean": amount / self.volume, "c_surface": surface_c,
+            "lithium_balance_error": (amount - previous - inflow) / max(abs(inflow), 1e-300),
+            "surface_displacement": self._surface_integral(normal_displacement) / self.area}
+        if self.micro:
+            return scalars
         _, hoop = self._stress_parts(problem)
         peak, where = self._largest(problem, hoop)
         profile = self._profile(problem)
         if problem.comm.rank == 0:
             self.profiles.append((step.t, profile))
         self.history.append((step.t, peak, where))
-        return {"c_mean": amount / self.volume, "c_surface": surface_c,
-                "lithium_balance_error": (amount - previous - inflow) / max(abs(inflow), 1e-300),
-                "hoop_stress_max": peak, "hoop_stress_max_radius": where,
-                "surface_hoop_stress": float(profile[-1, 3]),
-                "centre_radial_stress": float(profile[0, 2])}
+        return scalars | {"hoop_stress_max": peak, "hoop_stress_max_radius": where,
+                          "surface_hoop_stress": float(profile[-1, 3]),
+                          "centre_radial_stress": float(profile[0, 2])}
 
     def _largest(self, problem, expression) -> tuple[float, float]:
         """The largest value of ``expression`` over the quadrature points of the lithium-
@@ -419,7 +538,7 @@ class ChemoMechanics:
             space = fem.functionspace(mesh, ("DG", self.case.degree, (3,)))
             radial, hoop = self._stress_parts(problem)
             values = ufl.as_vector([problem.fields_ufl["c"], radial, hoop])
-            radii = np.linspace(0.0, self.radius, self.profile_points)
+            radii = np.linspace(0.0, self.radius, self.settings.profile_points)
             radii[-1] *= 1 - 1e-9  # inside the particle, not in a binder shell
             points = np.zeros((len(radii), 3))
             points[:, 0] = radii
@@ -450,7 +569,16 @@ class ChemoMechanics:
     def report(self, problem, out: Path) -> dict[str, Any]:
         """profiles.csv (t, r, c, σ_r, σ_θ), profiles.png and stress_history.png on rank 0;
         summary entries: the largest hoop stress over the run, when and where, and the
-        surface hoop and centre radial stresses over time."""
+        surface hoop and centre radial stresses over time. With electrode cells: their
+        homogenized stiffness, chemical stress and expansion."""
+        if self.micro:
+            from fe2.rve.swelling import chemical_expansion
+
+            return {"chemo_mechanics": {"model": self.model, "electrode_cells": {
+                region: {"stiffness_Pa": tangent[:, :-1].tolist(),
+                         "chemical_stress_Pa_m3_per_mol": tangent[:, -1].tolist(),
+                         "expansion_m3_per_mol": chemical_expansion(tangent).tolist()}
+                for region, tangent in self.cells.items()}}}
         times = [t for t, _, _ in self.history]
         peaks = [p for _, p, _ in self.history]
         best = int(np.argmax(peaks)) if peaks else 0
@@ -466,10 +594,20 @@ class ChemoMechanics:
         return {"chemo_mechanics": entry}
 
 
-def _read_region(reader, name: str, table: Any) -> IntercalationMaterial:
+def _read_region(reader, name: str, table: Any,
+                 electrode: bool) -> IntercalationMaterial | ElectrodeRegion:
+    """``[regions.<name>]``: a particle or binder material, or (``electrode``: a ``[micro]``
+    region) the electrode-scale D and c_max."""
     section = f"regions.{name}"
     if not isinstance(table, dict):
         raise reader.fail(section, f"must be a table, got {table!r}")
+    if electrode:
+        reader.keys(table, section, ("D", "c_max"), required=("D", "c_max"))
+        try:
+            return ElectrodeRegion(*(reader.number(table, section, key, 0.0)
+                                     for key in ("D", "c_max")))
+        except ValueError as error:
+            raise reader.fail(section, str(error)) from None
     reader.keys(table, section, ("set", *CASE_KEYS))
     values: dict[str, float] = {}
     if "set" in table:
@@ -484,6 +622,16 @@ def _read_region(reader, name: str, table: Any) -> IntercalationMaterial:
         raise reader.fail(section, f"missing {', '.join(missing)} (or a set)")
     try:
         return IntercalationMaterial(**values)
+    except ValueError as error:
+        raise reader.fail(section, str(error)) from None
+
+
+def _read_swelling_material(reader, values: Any, section: str) -> SwellingMaterial:
+    """``[micro.materials.<phase>]``: E [Pa], nu, Omega [m³/mol] (0: the phase does not swell)."""
+    reader.keys(values, section, ("E", "nu", "Omega"), required=("E", "nu"))
+    try:
+        return SwellingMaterial(*(reader.number(values, section, key, 0.0)
+                                  for key in ("E", "nu", "Omega")))
     except ValueError as error:
         raise reader.fail(section, str(error)) from None
 
