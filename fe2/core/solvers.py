@@ -228,6 +228,7 @@ class NewtonSolver:
         problem, settings = self.problem, self.settings
         reference = None
         field_references = dict.fromkeys(self.field_rows, 0.0)
+        first = len(result.increments)  # this solve's own increments (a group of a sweep)
         for iteration in range(settings.max_iterations + 1):
             message, norm = evaluator.residual()
             if not self.everything:
@@ -247,9 +248,10 @@ class NewtonSolver:
                 floors = self._roundoff_floors(norms)
                 converged = all(value <= max(settings.atol, settings.rtol * field_references[n],
                                              floors[n]) for n, value in norms.items())
-                if converged or self._converged(0.0, 1.0, result.increments, stagnation=True):
+                if converged or self._converged(0.0, 1.0, result.increments[first:],
+                                                    stagnation=True):
                     return True
-            elif self._converged(norm, reference, result.increments):
+            elif self._converged(norm, reference, result.increments[first:]):
                 return True
             if iteration == settings.max_iterations:
                 break
