@@ -20,7 +20,7 @@ the diffusion limit sets (c_s = c_lim); the process with the larger share limits
 Writes ``charging_time.csv`` (one row per (p, T): charging time, shares, rate factors of D and k,
 largest hoop stress) and ``charging_time.png`` (charging time against p for each T, marked by the
 limiting process) into ``--out`` (default ``build/studies/charging_time``) on rank 0.
-``--quick``: two pressures and two temperatures on a coarse mesh (for the tests).
+``--quick``: two pressures and two temperatures on a coarse mesh with coarse steps (tests).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CASE = HERE / "charging_time.toml"
-PRESSURES = (0.0, 0.1e9, 0.5e9, 1.0e9, 1.5e9)  # applied pressure p [Pa]
-TEMPERATURES = (283.0, 303.0, 323.0)  # [K]
+PRESSURES = (0.0, 0.1e9, 0.25e9, 0.5e9, 0.75e9, 1.0e9, 1.25e9, 1.5e9, 2.0e9)  # p [Pa]
+TEMPERATURES = (273.0, 288.0, 303.0, 318.0, 333.0)  # [K]
 TARGET_SOC = 0.8  # the charge ends when the mean concentration reaches 0.8 c_max
 COLUMNS = ("pressure_Pa", "temperature_K", "charging_time_s", "limited_by",
            "reaction_limited_share", "diffusion_limited_share", "diffusivity_factor",
@@ -49,9 +49,12 @@ class _Reached(Exception):
 
 
 def charging_time(pressure: float, temperature: float, comm, case: Path = CASE,
-                  target_soc: float = TARGET_SOC, mesh: dict | None = None) -> dict:
+                  target_soc: float = TARGET_SOC, mesh: dict | None = None,
+                  resolution: float = 240.0) -> dict:
     """One run of ``case`` at (p [Pa], T [K]) until the mean concentration reaches
-    ``target_soc`` c_max: the row of :data:`COLUMNS` (every rank).
+    ``target_soc`` c_max: the row of :data:`COLUMNS` (every rank). ``mesh`` overrides
+    parameters of the case's mesh (e.g. {"n": 30}); the time step is at most 1/``resolution``
+    of a rough estimate of the charging time.
 
     Raises:
         ConfigError: T ≤ 0 or a case the run cannot use; RuntimeError if the target is not
@@ -82,7 +85,8 @@ def charging_time(pressure: float, temperature: float, comm, case: Path = CASE,
     estimate = charge / (1.5 * min(factors["rate_constant_factor"],
                                    factors["diffusivity_factor"]))
     stepping = dataclasses.replace(config.stepping, end=20 * estimate,
-                                   initial_step=estimate / 2000, max_step=estimate / 60,
+                                   initial_step=estimate / 2000,
+                                   max_step=estimate / resolution,
                                    min_step=estimate * 1e-7)
     config = dataclasses.replace(config, stepping=stepping)
     problem = build_problem(config, comm)
@@ -139,14 +143,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("build/studies/charging_time"))
+    parser.add_argument("--case", type=Path, default=CASE,
+                        help="the base case (default charging_time.toml beside this script)")
     parser.add_argument("--quick", action="store_true",
                         help="two pressures, two temperatures, coarse mesh")
     args = parser.parse_args(argv)
     comm = MPI.COMM_WORLD
-    pressures, temperatures, mesh = PRESSURES, TEMPERATURES, None
+    pressures, temperatures, mesh, resolution = PRESSURES, TEMPERATURES, None, 240.0
     if args.quick:
-        pressures, temperatures, mesh = (0.0, 1.0e9), (293.0, 313.0), {"n": 30}
-    rows = [charging_time(p, t, comm, mesh=mesh) for t in temperatures for p in pressures]
+        pressures, temperatures, mesh, resolution = (0.0, 1.5e9), (293.0, 313.0), {"n": 30}, 60.0
+    rows = [charging_time(p, t, comm, args.case, mesh=mesh, resolution=resolution)
+            for t in temperatures for p in pressures]
 
     def write() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
