@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     comm = MPI.COMM_WORLD
     pressures, temperatures, mesh, resolution = PRESSURES, TEMPERATURES, None, 240.0
     if args.quick:
-        pressures, temperatures, mesh, resolution = (0.0, 1.5e9), (293.0, 313.0), {"n": 30}, 60.0
+        pressures, temperatures, mesh, resolution = (0.0, 2.0e9), (293.0, 313.0), {"n": 30}, 60.0
     rows = [charging_time(p, t, comm, args.case, mesh=mesh, resolution=resolution)
             for t in temperatures for p in pressures]
 
@@ -198,6 +198,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     axes[0].plot([], [], "ks", mfc="none", label="diffusion limited (c_s = c_lim)")
     axes[0].set(xlabel="applied pressure p [GPa]", ylabel="minimum charging time [min]",
                 title="time to 80 % SOC, LiMn2O4 particle R = 5 µm")
+    axes[0].set_yscale("log")
     axes[0].legend(fontsize=8)
     axes[1].axhline(0.5, color="k", lw=0.8, ls=":")
     axes[1].set(xlabel="applied pressure p [GPa]", ylim=(-0.02, 1.02),
