@@ -39,9 +39,9 @@ class Field:
         label: what it is, with units, for pictures and files.
         initial: its uniform value at the start of a run (and the first Newton guess), e.g.
             a concentration whose logarithm the weak form takes.
-        regions: the domain groups the field lives on (None: everywhere; empty: nowhere).
-            Its dofs outside them keep ``initial``; the definition integrates the field's equation over these
-            regions only (e.g. lithium in the particles, not in the binder).
+        regions: the domain groups the field lives on (None: everywhere; (): nowhere).
+            Its dofs outside them keep ``initial``; the definition integrates the field's
+            equation over these regions only (e.g. lithium in the particles, not the binder).
     """
 
     name: str

@@ -29,7 +29,7 @@ import numpy as np
 from fe2.core.problem import Problem
 
 # A residual below this fraction of the forces of the individual terms on its rows is round-off.
-ROUNDOFF = 1e-11
+ROUNDOFF = 1e-10
 
 __all__ = ["SOLVER_TYPES", "SolverSettings", "StepResult", "make_solver"]
 
@@ -209,6 +209,8 @@ class NewtonSolver:
         self.ksp = None
         self._jacobian_assembled = False
         self._probe = self._image = None
+        self._references_of: StepResult | None = None
+        self._reference, self._field_references = 0.0, {}
         names = problem.field_names if fields is None else list(fields)
         # Several fields (different units): each is tested against its own residual.
         self.field_rows = ({name: problem.field_dofs([name]) for name in names}
@@ -226,8 +228,12 @@ class NewtonSolver:
         """Newton iterations from the current fields; True when converged (fields updated),
         False with ``result.message`` set."""
         problem, settings = self.problem, self.settings
-        reference = None
-        field_references = dict.fromkeys(self.field_rows, 0.0)
+        if self._references_of is not result:  # a new step (or attempt): new scales
+            self._references_of = result
+            self._reference, self._field_references = 0.0, dict.fromkeys(self.field_rows, 0.0)
+        # The scales persist over the sweeps of a staggered step: a group is converged when its
+        # residual is small against its first non-zero residual of the step, not of the sweep.
+        field_references = self._field_references
         first = len(result.increments)  # this solve's own increments (a group of a sweep)
         for iteration in range(settings.max_iterations + 1):
             message, norm = evaluator.residual()
@@ -237,7 +243,7 @@ class NewtonSolver:
             if message:
                 result.message = message
                 return False
-            reference = norm if reference is None else reference
+            self._reference = self._reference or norm
             if self.field_rows:
                 norms = self._field_norms()
                 for name, value in norms.items():
@@ -251,7 +257,7 @@ class NewtonSolver:
                 if converged or self._converged(0.0, 1.0, result.increments[first:],
                                                     stagnation=True):
                     return True
-            elif self._converged(norm, reference, result.increments[first:]):
+            elif self._converged(norm, self._reference, result.increments[first:]):
                 return True
             if iteration == settings.max_iterations:
                 break

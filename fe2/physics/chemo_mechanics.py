@@ -29,6 +29,25 @@ deforms, holds no lithium; c and σ_h live on the lithium-storing regions only).
 
 Solve monolithically (``[solver] type = "newton"``) or staggered
 (``type = "staggered"``, ``groups = [["c"], ["u", "sigma_h"]]``).
+
+Pressure and temperature on the kinetics (optional ``[kinetics]``, laws in fe2.laws.kinetics):
+D of ``[regions]`` and the reaction rate constant k hold at T_ref, p = 0; at the run's
+temperature T and applied pressure p (compression > 0) each rate is scaled by
+exp(−E_a/R (1/T − 1/T_ref) − (p V_a − σ_th Ω)/(R T)), with its own E_a, V_a, and the thermal
+stress σ_th = −K α_T (T − T_ref) of a constrained particle (K the bulk modulus of the region,
+α_T volumetric). The surface flux is the galvanostatic λ i_n/F (``surface = "galvanostatic"``;
+with a ``rate_constant`` the Butler–Volmer overpotential it needs is reported per step) or a
+Butler–Volmer flux at the insertion overpotential λ η (``surface = "butler_volmer"``), capped by
+λ i_n/F if ``current_density`` is given and by a hold of the surface concentration at
+``surface_concentration_limit`` (a Robin penalty κ (c_lim − c) with ``hold_conductance`` κ)::
+
+    [kinetics] reference_temperature [K], pressure [Pa], thermal_expansion α_T [1/K],
+               diffusion_activation_energy [J/mol], diffusion_activation_volume [m³/mol],
+               surface = "galvanostatic" | "butler_volmer", rate_constant k
+               [m^2.5 mol^-0.5 s^-1 for α = 1/2], reaction_activation_energy [J/mol],
+               reaction_activation_volume [m³/mol], electrolyte_concentration c_e [mol/m³]
+               (1000), transfer_coefficient α = α_c = 1 − α_a (0.5), overpotential η [V],
+               surface_concentration_limit c_lim [mol/m³], hold_conductance κ [m/s] (1e-6)
 """
 
 from __future__ import annotations
@@ -44,11 +63,13 @@ from numpy.typing import NDArray
 
 from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
+from fe2.laws import kinetics as laws
 from fe2.physics.intercalation import CASE_KEYS, IntercalationMaterial, set_values
 from fe2.rve.factory import MicroSpec, read_micro
 from fe2.rve.swelling import SwellingMaterial
 
-__all__ = ["DEFINITION", "ChemoMechanics", "ElectrodeRegion", "Kinematics", "Settings"]
+__all__ = ["DEFINITION", "ChemoMechanics", "ElectrodeRegion", "Kinematics", "KineticsSettings",
+           "Settings"]
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +227,7 @@ class ChemoMechanics:
     """The stress-assisted diffusion definition (see module docstring)."""
 
     kind: ClassVar[str] = "chemo_mechanics"
-    tables: ClassVar[tuple[str, ...]] = ("regions", "micro")
+    tables: ClassVar[tuple[str, ...]] = ("regions", "micro", "kinetics")
     fluxes: ClassVar[dict[str, str]] = {}
 
     def __init__(self, case, settings: Settings,
@@ -223,12 +244,13 @@ class ChemoMechanics:
         self.history: list[tuple[float, float, float]] = []  # (t, hoop max, its radius)
         self._amount: float | None = None
         self._warned = False
+        self.kinetics: KineticsSettings | None = None  # [kinetics]; set by from_case
 
     # ------------------------------------------------------------------ case
     @classmethod
     def from_case(cls, case) -> ChemoMechanics:
         reader, physics = case.reader, case.physics
-        reader.keys(physics, "physics", _PHYSICS_KEYS, required=("model", "current_density"))
+        reader.keys(physics, "physics", _PHYSICS_KEYS, required=("model",))
         model = reader.string(physics, "physics", "model", MODELS)
         coupling = reader.string(physics, "physics", "coupling", COUPLINGS, default="two_way")
         current = reader.number(physics, "physics", "current_density", 0.0)
@@ -272,9 +294,19 @@ class ChemoMechanics:
                                                  f"[0, c_max = {m.c_max:g}] of region {name!r}")
         if case.stepping.variable != "time":
             raise reader.fail("", "chemo_mechanics is transient: give a [time] table")
+        kinetics = _read_kinetics(reader, case.raw, physics, regions, c0)
+        if "current_density" not in physics and (kinetics is None
+                                                 or kinetics.surface == "galvanostatic"):
+            raise reader.fail("physics", "missing key 'current_density' (the galvanostatic "
+                                         "surface current i_n [A/m²])")
+        if micro and kinetics is not None:
+            raise reader.fail("kinetics", "the kinetics of a particle surface do not apply to "
+                                          "an electrode cell ([micro])")
         settings = Settings(model, coupling == "two_way", current, temperature, c0, c_ref,
                             surface, points)
-        return cls(case, settings, regions, micro)
+        definition = cls(case, settings, regions, micro)
+        definition.kinetics = kinetics
+        return definition
 
     def check_mesh(self, mesh_data) -> None:
         """The mesh dimension fits the model, every domain group has a region, the surface
@@ -338,6 +370,8 @@ class ChemoMechanics:
         self.kinematics = Kinematics(self.model, mesh)
         one = fem.Constant(mesh, 1.0)
         self.area, self.volume = self._surface_integral(one), self._active_integral(one)
+        if self.kinetics is not None and self.kinetics.surface == "butler_volmer":
+            return  # the reaction flux vanishes at c_max (and the hold keeps c ≤ c_lim)
         capacity = min(m.c_max for name, m in self.regions.items() if m.active)
         stepping = self.case.stepping
         t = np.linspace(0.0, stepping.end, 4001)
@@ -380,6 +414,8 @@ class ChemoMechanics:
                 self.coefficients[key].x.array[cells] = value
         for function in self.coefficients.values():
             function.x.scatter_forward()
+        if self.kinetics is not None:
+            self._apply_kinetics(mesh_data)
         if self.micro:
             return [self._electrode_coupling(comm)]
         self.stiffness = max(m.E for m in self.regions.values())  # scales the force rows
@@ -443,7 +479,7 @@ class ChemoMechanics:
         form += k["active"] * ((c - weak.previous["c"]) / weak.dt * q
                                - ufl.dot(flux, kin.gradient(q))) * w * dx
         _, tags, ds, dS = self._measures()
-        inflow = weak.load_factor * self.current / FARADAY
+        inflow = self.surface_flux(weak.load_factor, c)
         form -= sum(inflow * q * w * ds(t) + (inflow * q * w)("+") * dS(t) for t in tags)
         return form
 
@@ -484,7 +520,9 @@ class ChemoMechanics:
         step = problem.step
         amount = self._active_integral(c)
         previous = self._amount if self._amount is not None else self.c0 * self.volume
-        inflow = step.dt * step.load_factor * self.current / FARADAY * self.area
+        inflow = (step.dt * step.load_factor * self.current / FARADAY * self.area
+                  if self.kinetics is None or self.kinetics.surface == "galvanostatic"
+                  else step.dt * self._reaction_inflow(problem))
         self._amount = amount
         surface_c = self._surface_integral(c) / self.area
         capacity = min(self.regions[name].c_max for name in self.active)
@@ -510,9 +548,12 @@ class ChemoMechanics:
         if problem.comm.rank == 0:
             self.profiles.append((step.t, profile))
         self.history.append((step.t, peak, where))
-        return scalars | {"hoop_stress_max": peak, "hoop_stress_max_radius": where,
-                          "surface_hoop_stress": float(profile[-1, 3]),
-                          "centre_radial_stress": float(profile[0, 2])}
+        values = scalars | {"hoop_stress_max": peak, "hoop_stress_max_radius": where,
+                            "surface_hoop_stress": float(profile[-1, 3]),
+                            "centre_radial_stress": float(profile[0, 2])}
+        if self.kinetics is not None:
+            values.update(self._kinetic_scalars(step, surface_c, inflow / step.dt / self.area))
+        return values
 
     def _largest(self, problem, expression) -> tuple[float, float]:
         """The largest value of ``expression`` over the quadrature points of the lithium-
@@ -587,11 +628,220 @@ class ChemoMechanics:
             "particle_radius_m": self.radius, "current_density_A_per_m2": self.current,
             "hoop_stress_max": {"value_Pa": peaks[best], "t_s": times[best],
                                 "radius_m": self.history[best][2]} if peaks else None}
+        if self.kinetics is not None:
+            entry["kinetics"] = self._kinetic_report()
         if problem.comm.rank == 0 and self.profiles:
             entry["surface_hoop_stress_Pa"] = [[t, float(p[-1, 3])] for t, p in self.profiles]
             entry["centre_radial_stress_Pa"] = [[t, float(p[0, 2])] for t, p in self.profiles]
             _write_profiles(self.profiles, out)
         return {"chemo_mechanics": entry}
+
+    # ------------------------------------------------------------------ kinetics ([kinetics])
+    def _rate_factors(self, name: str) -> dict[str, float]:
+        """Region ``name``'s factors rate(T, p)/rate_ref of D and k [-], its thermal stress
+        σ_th [Pa] and the barrier shift −σ_th Ω [J/mol] (fe2.laws.kinetics)."""
+        kin, m = self.kinetics, self.regions[name]
+        bulk = m.E / (3 * (1 - 2 * m.nu))
+        sigma = laws.thermal_stress(bulk, kin.thermal_expansion,
+                                    self.temperature - kin.reference_temperature)
+        shift = laws.stress_barrier_shift(sigma, m.Omega)
+        return {"thermal_stress_Pa": float(sigma), "barrier_shift_J_per_mol": float(shift),
+                "diffusivity_factor": float(laws.rate_factor(
+                    self.temperature, kin.reference_temperature,
+                    kin.diffusion_activation_energy, kin.pressure,
+                    kin.diffusion_activation_volume, shift)),
+                "rate_constant_factor": float(laws.rate_factor(
+                    self.temperature, kin.reference_temperature,
+                    kin.reaction_activation_energy, kin.pressure,
+                    kin.reaction_activation_volume, shift))}
+
+    def _apply_kinetics(self, mesh_data) -> None:
+        """Scale D per region to (T, p); the reaction's coefficients (k(T, p), c_max per cell)
+        and constants (T, c_e, η, caps, the load factor) for :meth:`surface_flux`."""
+        from dolfinx import fem
+
+        mesh, kin = mesh_data.mesh, self.kinetics
+        space = self.coefficients["D"].function_space
+        self.kinetic_coefficients = {name: fem.Function(space) for name in ("k", "c_max")}
+        for name, m in self.regions.items():
+            if not m.active:
+                continue
+            cells = mesh_data.cells(name)
+            factors = self._rate_factors(name)
+            self.coefficients["D"].x.array[cells] = m.D * factors["diffusivity_factor"]
+            self.kinetic_coefficients["k"].x.array[cells] = (
+                (kin.rate_constant or 0.0) * factors["rate_constant_factor"])
+            self.kinetic_coefficients["c_max"].x.array[cells] = m.c_max
+        for function in (self.coefficients["D"], *self.kinetic_coefficients.values()):
+            function.x.scatter_forward()
+        self.kinetic_constants = {
+            name: fem.Constant(mesh, float(value)) for name, value in (
+                ("T", self.temperature), ("c_e", kin.electrolyte_concentration),
+                ("eta", kin.overpotential or 0.0), ("i_cap", self.current),
+                ("c_lim", kin.surface_concentration_limit or 0.0),
+                ("kappa", kin.hold_conductance), ("load", 1.0))}
+
+    def surface_flux(self, load_factor, c):
+        """Lithium flux into the particles across the surface groups [mol/(m² s)] (UFL):
+        λ i_n/F (galvanostatic), or min(j_BV(λη, c), λ i_n/F if a current is given,
+        κ (c_lim − c) if a limit is given) with j_BV the Butler–Volmer insertion flux."""
+        if self.kinetics is None or self.kinetics.surface == "galvanostatic":
+            return load_factor * self.current / FARADAY
+        return self._reaction_flux(load_factor, c)
+
+    def _reaction_flux(self, load_factor, c, backend: str = "ufl"):
+        """The capped Butler–Volmer flux of :meth:`surface_flux` [mol/(m² s)]; with
+        ``backend = "numpy"``, the (reaction, current cap, hold) candidates at the floats
+        ``c`` and ``load_factor`` on the region with the smallest c_max (the report's)."""
+        import ufl
+
+        kin = self.kinetics
+        alpha_c = kin.transfer_coefficient
+        alpha_a = 1.0 - alpha_c
+        if backend == "numpy":
+            name = min(self.active, key=lambda n: self.regions[n].c_max)
+            c_max = self.regions[name].c_max
+            k = kin.rate_constant * self._rate_factors(name)["rate_constant_factor"]
+            floor = 1e-9 * c_max
+            cs = min(max(c, floor), c_max - floor)
+            i0 = laws.exchange_current_density(k, kin.electrolyte_concentration, cs, c_max,
+                                               alpha_a, alpha_c)
+            reaction = laws.insertion_current(i0, load_factor * kin.overpotential,
+                                              self.temperature, alpha_a, alpha_c) / FARADAY
+            cap = (load_factor * self.current / FARADAY if kin.current_cap else np.inf)
+            hold = (kin.hold_conductance * (kin.surface_concentration_limit - c)
+                    if kin.surface_concentration_limit is not None else np.inf)
+            return reaction, cap, hold
+        kc, constants = self.kinetic_coefficients, self.kinetic_constants
+        floor = 1e-9 * kc["c_max"]
+        cs = ufl.max_value(ufl.min_value(c, kc["c_max"] - floor), floor)
+        i0 = laws.exchange_current_density(kc["k"], constants["c_e"], cs, kc["c_max"],
+                                           alpha_a, alpha_c)
+        flux = laws.insertion_current(i0, load_factor * constants["eta"], constants["T"],
+                                      alpha_a, alpha_c, exp=ufl.exp) / FARADAY
+        if kin.current_cap:
+            flux = ufl.min_value(flux, load_factor * constants["i_cap"] / FARADAY)
+        if kin.surface_concentration_limit is not None:
+            flux = ufl.min_value(flux, constants["kappa"] * (constants["c_lim"] - c))
+        return flux
+
+    def _reaction_inflow(self, problem) -> float:
+        """∫ j w ds over the surface groups at the step's fields [mol/s] (Butler–Volmer)."""
+        constants = self.kinetic_constants
+        constants["load"].value = problem.step.load_factor
+        return self._surface_integral(self._reaction_flux(constants["load"],
+                                                          problem.fields_ufl["c"]))
+
+    def _kinetic_scalars(self, step, surface_c: float, flux: float) -> dict[str, float]:
+        """Per step: the surface current density [A/m²] (F × the mean surface flux) and the
+        insertion overpotential it needs at the mean surface concentration [V] (if a
+        rate_constant is given); Butler–Volmer: which limit sets the flux (0: the current
+        cap, 1: the reaction at the overpotential η, 2: the hold at c_lim)."""
+        kin = self.kinetics
+        values = {"surface_current_density": flux * FARADAY}
+        if kin.rate_constant is None:
+            return values
+        name = min(self.active, key=lambda n: self.regions[n].c_max)
+        c_max = self.regions[name].c_max
+        k = kin.rate_constant * self._rate_factors(name)["rate_constant_factor"]
+        cs = min(max(surface_c, 0.0), c_max)
+        i0 = laws.exchange_current_density(k, kin.electrolyte_concentration, cs, c_max,
+                                           1.0 - kin.transfer_coefficient,
+                                           kin.transfer_coefficient)
+        values["overpotential"] = float(laws.insertion_overpotential(
+            flux * FARADAY, i0, self.temperature, 1.0 - kin.transfer_coefficient,
+            kin.transfer_coefficient))
+        if kin.surface == "butler_volmer":
+            reaction, cap, hold = self._reaction_flux(step.load_factor, surface_c, "numpy")
+            values["surface_limit"] = float({0: 1, 1: 0, 2: 2}[int(np.argmin(
+                [reaction, cap, hold]))])
+        return values
+
+    def _kinetic_report(self) -> dict[str, Any]:
+        """The summary's kinetics entry: settings and, per lithium-storing region, the
+        factors of D and k, the thermal stress and the barrier shift."""
+        kin = self.kinetics
+        return {"temperature_K": self.temperature,
+                "settings": {key: value for key, value in vars(kin).items()},
+                "regions": {name: self._rate_factors(name) for name in self.active}}
+
+
+SURFACES = ("galvanostatic", "butler_volmer")
+_KINETICS_KEYS = ("reference_temperature", "pressure", "thermal_expansion",
+                  "diffusion_activation_energy", "diffusion_activation_volume", "surface",
+                  "rate_constant", "reaction_activation_energy", "reaction_activation_volume",
+                  "electrolyte_concentration", "transfer_coefficient", "overpotential",
+                  "surface_concentration_limit", "hold_conductance")
+
+
+@dataclass(frozen=True)
+class KineticsSettings:
+    """The ``[kinetics]`` table (see the module docstring; units there and in
+    fe2.laws.kinetics). ``current_cap``: ``[physics] current_density`` caps the
+    Butler–Volmer current."""
+
+    reference_temperature: float
+    pressure: float = 0.0
+    thermal_expansion: float = 0.0
+    diffusion_activation_energy: float = 0.0
+    diffusion_activation_volume: float = 0.0
+    surface: str = "galvanostatic"
+    rate_constant: float | None = None
+    reaction_activation_energy: float = 0.0
+    reaction_activation_volume: float = 0.0
+    electrolyte_concentration: float = 1000.0
+    transfer_coefficient: float = 0.5
+    overpotential: float | None = None
+    surface_concentration_limit: float | None = None
+    hold_conductance: float = 1e-6
+    current_cap: bool = False
+
+
+def _read_kinetics(reader, raw: dict[str, Any], physics: dict[str, Any],
+                   regions: dict[str, IntercalationMaterial],
+                   c0: float) -> KineticsSettings | None:
+    """``[kinetics]`` (None if absent), validated; every error names the key."""
+    if "kinetics" not in raw:
+        return None
+    section = "kinetics"
+    table = reader.table(raw, "", section)
+    reader.keys(table, section, _KINETICS_KEYS, required=("reference_temperature",))
+    values: dict[str, Any] = {key: reader.number(table, section, key, 0.0) for key in
+                              _KINETICS_KEYS if key in table and key != "surface"}
+    values["surface"] = reader.string(table, section, "surface", SURFACES,
+                                      default="galvanostatic")
+    if not values["reference_temperature"] > 0:
+        raise reader.fail(section, f"reference_temperature = {values['reference_temperature']:g}"
+                                   ": must be positive [K]")
+    for key in ("diffusion_activation_energy", "reaction_activation_energy"):
+        if values.get(key, 0.0) < 0:
+            raise reader.fail(section, f"{key} = {values[key]:g} J/mol: must not be negative")
+    for key in ("rate_constant", "electrolyte_concentration", "hold_conductance"):
+        if key in values and not values[key] > 0:
+            raise reader.fail(section, f"{key} = {values[key]:g}: must be positive")
+    if not 0 < values.get("transfer_coefficient", 0.5) < 1:
+        raise reader.fail(section, f"transfer_coefficient = {values['transfer_coefficient']:g}:"
+                                   " must lie in (0, 1)")
+    c_max = min(m.c_max for m in regions.values() if m.active) if any(
+        m.active for m in regions.values()) else 0.0
+    if values["surface"] == "butler_volmer":
+        missing = [key for key in ("rate_constant", "overpotential") if key not in values]
+        if missing:
+            raise reader.fail(section, f"surface = \"butler_volmer\" needs "
+                                       f"{' and '.join(repr(k) for k in missing)}")
+        if not c0 > 0:
+            raise reader.fail("physics", f"initial_concentration = {c0:g} mol/m³: the "
+                                         "Butler–Volmer exchange current ∝ c_s^α vanishes at "
+                                         "c = 0 (no lithium would ever enter); start above 0")
+        values["current_cap"] = "current_density" in physics
+    elif "overpotential" in values or "surface_concentration_limit" in values:
+        raise reader.fail(section, "overpotential and surface_concentration_limit belong to "
+                                   "surface = \"butler_volmer\"")
+    limit = values.get("surface_concentration_limit")
+    if limit is not None and not c0 < limit <= c_max:
+        raise reader.fail(section, f"surface_concentration_limit = {limit:g} mol/m³: must lie "
+                                   f"in (initial_concentration = {c0:g}, c_max = {c_max:g}]")
+    return KineticsSettings(**values)
 
 
 def _read_region(reader, name: str, table: Any,
