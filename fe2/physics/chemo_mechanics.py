@@ -332,6 +332,10 @@ class ChemoMechanics:
         elastic = self.kinematics.strain(u) - k["Omega"] / 3 * (c - self.c0) * identity
         return k["lambda"] * ufl.tr(elastic) * identity + 2 * k["mu"] * elastic
 
+    def diffusivity(self):
+        """D [m²/s] in the lithium flux (UFL; a subclass may make it depend on the fields)."""
+        return self.coefficients["D"]
+
     def residual(self, weak):
         import ufl
 
@@ -343,7 +347,7 @@ class ChemoMechanics:
         form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * dx
         form += k["active"] * (sh - ufl.tr(sigma) / 3) * s * w / self.stiffness * dx
         drift = float(self.two_way) * k["Omega"] * c / (GAS_CONSTANT * self.temperature)
-        flux = -k["D"] * (kin.gradient(c) - drift * kin.gradient(sh))
+        flux = -self.diffusivity() * (kin.gradient(c) - drift * kin.gradient(sh))
         form += k["active"] * ((c - weak.previous["c"]) / weak.dt * q
                                - ufl.dot(flux, kin.gradient(q))) * w * dx
         _, tags, ds, dS = self._measures()
