@@ -51,9 +51,20 @@ __all__ = ["DEFINITION", "ChemoFracture"]
 log = logging.getLogger(__name__)
 SPLITS = ("spectral", "volumetric", "none")
 DIFFUSIVITIES = ("intact", "degraded")
-_KEYS = ("Gc", "ell", "k_ell", "split", "diffusivity", "onset")
+DRIVES = ("tensile_energy", "principal_stress")
+_KEYS = ("Gc", "ell", "k_ell", "split", "drive", "diffusivity", "onset")
 # the in-plane block (i, j) of the block-diagonal 3×3 strains and their out-of-plane entry
 _BLOCKS = {"axisymmetric": ((0, 2), 1), "plane_strain": ((0, 1), 2)}
+
+
+def plus(x):
+    """⟨x⟩₊ (UFL)."""
+    return (x + abs(x)) / 2
+
+
+def minus(x):
+    """⟨x⟩₋ (UFL)."""
+    return (x - abs(x)) / 2
 
 
 class ChemoFracture(ChemoMechanics):
@@ -66,6 +77,7 @@ class ChemoFracture(ChemoMechanics):
         super().__init__(*args, **kwargs)
         self.Gc, self.ell, self.k_ell = 1.0, 1.0, 1e-6
         self.split, self.degraded_diffusivity, self.onset_level = "spectral", False, 0.5
+        self.drive = "tensile_energy"
         self._damage = None  # the UFL damage field, set by residual()
         self.damage_history: list[tuple[float, float, float, float]] = []  # t, d max, r, d(R)
         self.damage_profiles: list[tuple[float, NDArray]] = []
@@ -101,6 +113,11 @@ class ChemoFracture(ChemoMechanics):
             raise reader.fail("fracture", "split = \"spectral\" needs a block-diagonal strain "
                                           "(sphere_1d, axisymmetric, plane_strain); use "
                                           "\"volumetric\" in 3d")
+        drive = reader.string(table, "fracture", "drive", DRIVES, default="tensile_energy")
+        if drive == "principal_stress" and definition.model == "3d":
+            raise reader.fail("fracture", "drive = \"principal_stress\" needs a block-diagonal "
+                                          "stress (sphere_1d, axisymmetric, plane_strain)")
+        definition.drive = drive
         diffusivity = reader.string(table, "fracture", "diffusivity", DIFFUSIVITIES,
                                     default="intact")
         definition.Gc, definition.ell, definition.k_ell = Gc, ell, k_ell
@@ -128,8 +145,7 @@ class ChemoFracture(ChemoMechanics):
     def couplings(self, comm, mesh_data) -> list[MicroCoupling]:
         super().couplings(comm, mesh_data)
         return [MicroCoupling(
-            "history", lambda fields: {"psi": self.energies(
-                self.elastic_strain(fields["u"], fields["c"]))[0]},
+            "history", lambda fields: {"psi": self.driving_energy(fields["u"], fields["c"])},
             {"H": ()}, {None: HistoryMaximum()})]
 
     # ------------------------------------------------------------------ laws
@@ -148,24 +164,34 @@ class ChemoFracture(ChemoMechanics):
             return split_energy(epsilon, lam, mu, self.split)
         import ufl
 
-        if self.model == "sphere_1d":
-            principal = [epsilon[i, i] for i in range(3)]
-        else:
-            (i, j), out = _BLOCKS[self.model]
-            shear = (epsilon[i, j] + epsilon[j, i]) / 2
-            radius = ufl.sqrt(((epsilon[i, i] - epsilon[j, j]) / 2) ** 2 + shear ** 2 + 1e-30)
-            mean = (epsilon[i, i] + epsilon[j, j]) / 2
-            principal = [mean + radius, mean - radius, epsilon[out, out]]
+        principal = self.principal(epsilon)
         trace = ufl.tr(epsilon)
-
-        def plus(x):
-            return (x + abs(x)) / 2
-
-        def minus(x):
-            return (x - abs(x)) / 2
-
         return (lam / 2 * plus(trace) ** 2 + mu * sum(plus(e) ** 2 for e in principal),
                 lam / 2 * minus(trace) ** 2 + mu * sum(minus(e) ** 2 for e in principal))
+
+    def principal(self, tensor) -> list:
+        """The principal values of a block-diagonal 3×3 tensor of the model (UFL)."""
+        import ufl
+
+        if self.model == "sphere_1d":
+            return [tensor[i, i] for i in range(3)]
+        (i, j), out = _BLOCKS[self.model]
+        shear = (tensor[i, j] + tensor[j, i]) / 2
+        # the regularization 1e-30 is far below the square of any strain or stress here
+        radius = ufl.sqrt(((tensor[i, i] - tensor[j, j]) / 2) ** 2 + shear ** 2 + 1e-30)
+        mean = (tensor[i, i] + tensor[j, j]) / 2
+        return [mean + radius, mean - radius, tensor[out, out]]
+
+    def driving_energy(self, u, c):
+        """What the history H keeps the maximum of [J/m³]: ψ⁺ ("tensile_energy") or
+        Σ⟨σ̃_i⟩₊²/(2E) of the undamaged stress σ̃ ("principal_stress")."""
+        if self.drive == "tensile_energy":
+            return self.energies(self.elastic_strain(u, c))[0]
+        k = self.coefficients
+        lam, mu = k["lambda"], k["mu"]
+        young = mu * (3 * lam + 2 * mu) / (lam + mu)
+        stresses = self.principal(ChemoMechanics.stress(self, u, c))
+        return sum(plus(s) ** 2 for s in stresses) / (2 * young)
 
     def stress(self, u, c):
         """σ = g(d) ∂ψ⁺/∂ε_e + ∂ψ⁻/∂ε_e [Pa] (undamaged before residual() set d). One UFL
@@ -304,6 +330,7 @@ class ChemoFracture(ChemoMechanics):
         peak = max(self.damage_history, key=lambda row: row[1]) if self.damage_history else None
         entry["chemo_fracture"] = {
             "Gc_J_per_m2": self.Gc, "ell_m": self.ell, "k_ell": self.k_ell, "split": self.split,
+            "drive": self.drive,
             "diffusivity": "degraded" if self.degraded_diffusivity else "intact",
             "smallest_cell_m": self.smallest_cell, "onset_level": self.onset_level,
             "crack_onset": self.onset,
