@@ -2,7 +2,8 @@
 fe2.physics.chemo_mechanics (u, c, σ_h) with an AT2 phase-field damage d [-] (0 sound, 1 broken).
 
     σ = g(d) ∂ψ⁺/∂ε_e + ∂ψ⁻/∂ε_e,   ε_e = ε(u) − (Ω/3)(c − c₀) I,   g(d) = (1 − d)² + k_ℓ
-    ∫ [−2(1 − d) H (ℓ/G_c) q + d q + ℓ² ∇d·∇q] w dx = 0,           H = max over time of ψ⁺(ε_e)
+    ∫ [−2(1 − d) H (ℓ/G_c) q + d q + ℓ² ∇d·∇q] w dx = 0,   H = max over time of ψ⁺(ε_e)
+                                                            or of Σ⟨σ̃_i⟩₊²/(2E)
     (optional) D → D g(d): cracks block the lithium flux
 
 The elastic energy ψ(ε_e) = λ/2 (tr ε_e)² + μ ε_e:ε_e is split into a part that cracks open
@@ -12,7 +13,12 @@ axisymmetric and plane_strain are block diagonal, so their principal values are 
 the in-plane block and the out-of-plane entry; not for "3d"), "volumetric" (Amor, Marigo,
 Maurini 2009, any 3×3 strain) or "none". The history H (fe2.physics.phase_field.HistoryMaximum,
 committed per converged step, rolled back with a cut step) makes the damage irreversible and
-lets it grow only where the tensile energy exceeds its past maximum; the damage equation is
+lets it grow only where the drive exceeds its past maximum. The drive is ψ⁺ ("tensile_energy",
+variational, as fe2.physics.phase_field) or Σ⟨σ̃_i⟩₊²/(2E) of the undamaged principal stresses
+("principal_stress", after the tensile principal-stress criterion of Miehe, Schänzel, Ulmer
+2015; block-diagonal models): the spectral ψ⁺ keeps μ⟨ε_r⟩₊² of the Poisson expansion at a
+free surface under biaxial compression and so damages a charging particle's surface, the
+principal-stress drive is zero wherever every stress is compressive; the damage equation is
 the AT2 one of fe2.physics.phase_field divided by G_c/ℓ and weighted by the model's volume
 weight w (r² sphere_1d, r axisymmetric). σ_h = tr σ/3 is the degraded hydrostatic stress.
 G_c, ℓ and k_ℓ are one set for the whole mesh ([fracture]); d lives on every region.
@@ -21,6 +27,7 @@ Tables: those of chemo_mechanics with ``[physics] kind = "chemo_fracture"`` and:
 
     [fracture] Gc [J/m²], ell [m], k_ell (residual stiffness in (0, 1e-2], default 1e-6),
                split = "spectral" | "volumetric" | "none" (default spectral; volumetric in 3d),
+               drive = "tensile_energy" | "principal_stress" (default tensile_energy),
                diffusivity = "intact" | "degraded" (D g(d)), onset = 0.5 (the damage that
                counts as a crack in the summary)
 
