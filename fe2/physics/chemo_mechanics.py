@@ -460,6 +460,10 @@ class ChemoMechanics:
         elastic = self.kinematics.strain(u) - k["Omega"] / 3 * (c - self.c_ref) * identity
         return k["lambda"] * ufl.tr(elastic) * identity + 2 * k["mu"] * elastic
 
+    def diffusivity(self):
+        """D [m²/s] in the lithium flux (UFL; a subclass may make it depend on the fields)."""
+        return self.coefficients["D"]
+
     def residual(self, weak):
         import ufl
 
@@ -468,14 +472,15 @@ class ChemoMechanics:
         kin, k = self.kinematics, self.coefficients
         w, dx = kin.weight(), weak.dx
         sigma = self.stress(u, c)
-        form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * weak.dx_outside
+        # (zero where electrode cells answer: their regions carry λ = μ = 0)
+        form = ufl.inner(sigma, kin.strain(v)) * w / self.stiffness * dx
         if "rve" in weak.micro:
             from fe2.laws.mandel import mandel_strain
 
             form += ufl.dot(weak.micro["rve"]["stress"], mandel_strain(v)) / self.stiffness * dx
         form += k["particle"] * (sh - ufl.tr(sigma) / 3) * s * w / self.stiffness * dx
         drift = float(self.two_way) * k["Omega"] * c / (GAS_CONSTANT * self.temperature)
-        flux = -k["D"] * (kin.gradient(c) - drift * kin.gradient(sh))
+        flux = -self.diffusivity() * (kin.gradient(c) - drift * kin.gradient(sh))
         form += k["active"] * ((c - weak.previous["c"]) / weak.dt * q
                                - ufl.dot(flux, kin.gradient(q))) * w * dx
         _, tags, ds, dS = self._measures()
