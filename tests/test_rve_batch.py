@@ -71,11 +71,31 @@ def test_batched_j2_equals_per_point(meshed):
     rve = _j2_rve(meshed)
     assert isinstance(rve, BatchMicroModel) and rve.batched
     strains, states = _j2_points(rve)
-    # Stress, consistent tangent and the whole state (fluctuation + 7 J2 histories per point),
-    # and the same Newton path: the points really leave the batch at different iterations
-    # (here 1, 5 and 6 occur).
+    # Stress, consistent tangent and the whole state (fluctuation, 8 J2 histories per point,
+    # committed strain), and the same Newton path: the points really leave the batch at
+    # different iterations (here 1, 5 and 6 occur).
     iterations = _assert_batch_equals_per_point(rve, strains, states)
     assert len(set(iterations)) >= 3
+
+
+@pytest.mark.serial
+def test_a_solve_starts_from_the_last_converged_tangent(meshed):
+    """Issue 15, item 4. After a plastic solve, every yielded point sits on its yield surface;
+    solving again at the committed strain, or at a strain that differs by round-off (1e-14,
+    as a macro strain of a serial and a parallel run may), converges without an update and
+    returns the committed consistent tangent, on both paths. (Before: the re-evaluated law
+    picked the elastic or plastic branch by round-off, and the tangent changed by 105 % and
+    57 % of its size.)"""
+    rve = _j2_rve(meshed)
+    _, tangent, committed = rve.solve(PLASTIC, rve.initial_state())
+    assert np.array_equal(rve.committed_strains(committed[None])[0], PLASTIC)
+    strains = np.array([PLASTIC, PLASTIC * (1 + 1e-14)])
+    states = np.array([committed, committed])
+    iterations = _assert_batch_equals_per_point(rve, strains, states)
+    assert list(iterations) == [0, 0]
+    again = rve.solve_batch(strains, states)[1]
+    # The committed tangent rebuilt from Δγ: rounding, 1e-12 relative (1e-15 observed).
+    assert _relative(again[0], tangent) < 1e-12 and _relative(again[1], tangent) < 1e-12
 
 
 @pytest.mark.serial

@@ -12,6 +12,8 @@ arrays of points:
 - every point's matrix is refactorized numerically by PETSc's own sparse Cholesky (symmetric
   tangents) or LU, the symbolic analysis (ordering, fill pattern) done once for the shared
   pattern and reused;
+- the first Jacobian of every point is its last converged tangent (as in
+  ``NonlinearRVE.solve``);
 - convergence is checked per point; converged points leave the batch and get their consistent
   tangent by static condensation with the factorization of their converged Jacobian.
 
@@ -244,6 +246,7 @@ class BatchNewton:
         m, n, ndofs = len(macro), rve.n_strain, rve.ndofs
         w = states[:, :ndofs].copy()
         histories = self._histories(states)
+        committed = rve.committed_strains(states)
         stress, tangent = np.empty((m, n)), np.empty((m, n, n))
         new_states = np.empty_like(states)
         iterations = np.zeros(m, dtype=int)
@@ -256,6 +259,8 @@ class BatchNewton:
             strain = self._point_strains(macro[active], w[active])
             sigma, C, new_h, finite = rve._evaluate_batch(
                 strain, [h[active] for h in histories])
+            if iteration == 0:  # the last converged tangent (all points are active)
+                rve._first_tangents(C, strain + (committed - macro)[:, None, :], histories)
             start = time.perf_counter()
             full = self.G @ sigma.reshape(len(active), -1).T  # (ndofs, active)
             scale = np.sqrt(np.einsum("ij,ij->j", full, full))
@@ -272,8 +277,8 @@ class BatchNewton:
             done = ok & (norm <= rve.rtol * np.maximum(scale, tiny))
             for k in np.flatnonzero(done):
                 iterations[active[k]] = iteration
-            self._finish(active[done], C[done], sigma[done], w, new_h, done, stress, tangent,
-                         new_states, failures)
+            self._finish(active[done], C[done], sigma[done], w, new_h, done, macro, stress,
+                         tangent, new_states, failures)
             todo = np.flatnonzero(ok & ~done)
             if iteration == rve.max_iterations:
                 for k in todo:
@@ -343,8 +348,8 @@ class BatchNewton:
         self.rve.counts["factorizations"] += self.lu.factorizations - before
 
     def _finish(self, points: NDArray, C: NDArray, sigma: NDArray, w: NDArray,
-                new_h: list[NDArray], done: NDArray, stress: NDArray, tangent: NDArray,
-                new_states: NDArray, failures: dict[int, str]) -> None:
+                new_h: list[NDArray], done: NDArray, macro: NDArray, stress: NDArray,
+                tangent: NDArray, new_states: NDArray, failures: dict[int, str]) -> None:
         """Stress, consistent tangent (static condensation) and new state of converged points."""
         if len(points) == 0:
             return
@@ -373,7 +378,8 @@ class BatchNewton:
             W = self.P @ X
             C_hom = (mean_C[k] + H[:, columns].T @ W) / rve.volume
             stress[point], tangent[point] = mean_sigma[k] / rve.volume, C_hom
-            new_states[point] = np.concatenate([w[point], *(h[k].ravel() for h in histories)])
+            new_states[point] = np.concatenate([w[point], *(h[k].ravel() for h in histories),
+                                                macro[point]])
             rve.timings["averaging"] += time.perf_counter() - start
             if not (np.all(np.isfinite(stress[point])) and np.all(np.isfinite(C_hom))):
                 failures[point] = "micro result is not finite (NaN or inf)"

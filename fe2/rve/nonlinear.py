@@ -88,9 +88,15 @@ class NonlinearRVE:
         batch: let the dispatcher solve many points at once with ``solve_batch``
             (fe2.rve.batch; only on one rank). False keeps one ``solve`` per point.
 
-    The state is ``[w (ndofs) | one history block per law object]``: the blocks follow the
-    first appearance of each law in ``laws``, and a law object given to several phases is bound
-    and evaluated once for all their points (phase after phase, cells in order). After
+    The state is ``[w (ndofs) | one history block per law object | E (n_strain)]``: the blocks
+    follow the first appearance of each law in ``laws``, and a law object given to several
+    phases is bound and evaluated once for all their points (phase after phase, cells in
+    order); E is the macro strain of the last converged solve (on the group's first rank
+    only). The first Jacobian of every solve is the last converged tangent: laws with
+    ``committed_tangent`` (J2) rebuild it at the committed strain E + s(w) from their history,
+    so a point on its yield surface does not take the elastic or plastic branch by round-off
+    (a solve that converges without an update returns the committed consistent tangent); the
+    other laws start from their tangent at the trial strain. After
     ``solve``, ``iterations`` is the number of Newton updates and ``residuals`` the norms ‖Pᵀr‖
     of every iterate. ``timings`` [s] (laws, residual, assembly, factorization, linear_solves,
     averaging) and ``counts`` (factorizations, solves) accumulate over all solves; the Jacobian
@@ -116,6 +122,7 @@ class NonlinearRVE:
                                  for name, volume in _phase_volumes(data).items()}
         self.n_strain = n_mandel(gdim)
         self.is_linear = all(law.is_linear for law in self.laws.values())
+        self.strain_size = self.n_strain if data.mesh.comm.rank == 0 else 0  # E in the state
         self.iterations = 0
         self.residuals: list[float] = []
         self.timings: dict[str, float] = defaultdict(float)
@@ -265,14 +272,21 @@ class NonlinearRVE:
 
     @property
     def state_size(self) -> int:
-        return self.ndofs + sum(len(g.rows) * g.law.n_history for g in self.groups)
+        return (self.ndofs + sum(len(g.rows) * g.law.n_history for g in self.groups)
+                + self.strain_size)
 
     def initial_state(self) -> NDArray:
-        """Zero fluctuation and every law's virgin history, flat (state_size,)."""
+        """Zero fluctuation, every law's virgin history and zero strain, flat (state_size,)."""
         parts = [np.zeros(self.ndofs)]
         parts += [np.asarray(g.law.initial_history(len(g.rows)), dtype=float).ravel()
                   for g in self.groups]
-        return np.concatenate(parts)
+        return np.concatenate([*parts, np.zeros(self.strain_size)])
+
+    def committed_strains(self, states: NDArray) -> NDArray:
+        """The macro strains (m, n_strain) of the last converged solves of states (m,
+        state_size), the same on every rank of the group (collective)."""
+        strains = states[:, states.shape[1] - self.strain_size:]
+        return strains if self.comm.size == 1 else self.comm.bcast(strains, root=0)
 
     def _histories(self, state: NDArray) -> list[NDArray]:
         """Read-only views (n_points_of_law, n_history) of each law's history in ``state``."""
@@ -336,9 +350,14 @@ class NonlinearRVE:
                              f"({self.state_size},), got {macro.shape} and {state.shape}")
         histories = self._histories(state)
         w = state[: self.ndofs].copy()
+        committed = self.committed_strains(state[None])[0]
         self.residuals = []
         for iteration in range(self.max_iterations + 1):
-            sigma, C, new_histories = self._evaluate(self._point_strains(macro, w), histories)
+            strains = self._point_strains(macro, w)
+            sigma, C, new_histories = self._evaluate(strains, histories)
+            if iteration == 0:
+                self._first_tangents(C[None], (strains + (committed - macro))[None],
+                                     [h[None] for h in histories])
             reduced, scale = self._residual(sigma)
             norm = float(np.sqrt(self._sum(reduced @ reduced)))
             self.residuals.append(norm)
@@ -356,7 +375,8 @@ class NonlinearRVE:
         self._factorize(C)
         stress, tangent = self._clock("averaging", lambda: self._averages(sigma, C, w))
         check_finite(stress, tangent)
-        new_state = np.concatenate([w, *(np.ravel(h) for h in new_histories)])
+        new_state = np.concatenate([w, *(np.ravel(h) for h in new_histories),
+                                    macro[: self.strain_size]])
         self.counts["solves"] += 1
         return stress, tangent, new_state
 
@@ -457,6 +477,28 @@ class NonlinearRVE:
         finite = (np.isfinite(sigma).all(axis=(1, 2)) & np.isfinite(C).all(axis=(1, 2, 3)))
         self.timings["laws"] += time.perf_counter() - start
         return sigma, C, new_histories, finite
+
+    def _first_tangents(self, C: NDArray, strains: NDArray, histories: list[NDArray]) -> None:
+        """Replace, in C (m, n_points, n, n), the tangents of the laws with
+        ``committed_tangent`` by their last converged ones at the committed strains (m,
+        n_points, n) with the committed histories (per law (m, n_points_of_law, n_history))."""
+        start = time.perf_counter()
+        m, n = len(C), self.n_strain
+        plane = self.model == "plane_strain"
+        for group, history in zip(self.groups, histories, strict=True):
+            committed_tangent = getattr(group.law, "committed_tangent", None)
+            if committed_tangent is None:
+                continue
+            rows = group.rows
+            local = strains[:, rows].reshape(-1, n)
+            if plane:
+                local = np.zeros((len(local), 6))
+                local[:, PLANE_STRAIN_COMPONENTS] = strains[:, rows].reshape(-1, n)
+            c = committed_tangent(local, history.reshape(m * len(rows), group.law.n_history))
+            if plane:
+                c = c[:, PLANE_STRAIN_COMPONENTS[:, None], PLANE_STRAIN_COMPONENTS]
+            C[:, rows] = c.reshape(m, len(rows), n, n)
+        self.timings["laws"] += time.perf_counter() - start
 
     def _residual(self, sigma: NDArray) -> tuple[NDArray, float]:
         """The reduced residual Pᵀ G σ (pinned dof zeroed) and ‖G σ‖ (convergence scale)."""
