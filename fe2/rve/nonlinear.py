@@ -1,10 +1,10 @@
-"""Nonlinear, history-dependent RVE: pointwise laws at the micro quadrature points, periodic BC.
+"""Nonlinear, history-dependent RVE: pointwise laws at the micro quadrature points.
 
-The micro strain is the macro strain ``E`` plus the strain of a periodic fluctuation ``w``; every
-phase has a pointwise law (fe2.laws.pointwise.PointLaw) that maps the strain at each quadrature
+The micro strain is the macro strain ``E`` plus the strain of a fluctuation ``w``; every phase
+has a pointwise law (fe2.laws.pointwise.PointLaw) that maps the strain at each quadrature
 point and the committed history to stress, consistent tangent and new history. Newton solves::
 
-    r(w) = ∫ σ(E + s(w)) · s(v) dx = 0   for all periodic v,   s(u) = Mandel(sym ∇u)
+    r(w) = ∫ σ(E + s(w)) · s(v) dx = 0   for all admissible v,   s(u) = Mandel(sym ∇u)
 
 and the homogenized stress and consistent tangent follow by volume averaging and static
 condensation with the factorization of the converged Jacobian::
@@ -15,10 +15,14 @@ One quadrature rule (degree ``max(2(p - 1), 1)`` for Lagrange degree p) serves e
 operator ``G`` of ∫ τ · s(v) dx (τ a vector of n_strain values per point) and the quadrature
 weights are assembled once, so the strain at all points is ``E + Gᵀw / w_q``, the internal force
 is ``G σ`` and the averages are weighted sums: no form is rebuilt or re-assembled for them. The
-periodic constraint (dolfinx_mpc, one interior dof pinned) is applied to vectors by an explicit
-sparse matrix ``P`` (constrained dofs → all dofs); the Jacobian is assembled by dolfinx_mpc from
-one compiled form into a preallocated matrix and refactorized numerically by MUMPS (the symbolic
-analysis is reused).
+admissible fluctuations are those of fe2.rve.linear (``bc``): "periodic" (dolfinx_mpc, one
+interior dof pinned: applied to vectors by an explicit sparse matrix ``P``, constrained dofs →
+all dofs; the Jacobian assembled by dolfinx_mpc), "affine" (w = 0 on the cell boundary: ``P``
+is the identity and the boundary dofs are pinned) or "minimal" (∫_∂Y w ⊗ n = 0 and ∫_Y w = 0
+by Lagrange multipliers: the Newton residual is r with the constraint reactions removed, the
+orthogonal projection of r onto the complement of the constraint columns B; the Jacobian is
+[[K, B], [Bᵀ, 0]]). The Jacobian is assembled from one compiled form into a preallocated matrix
+and refactorized numerically by MUMPS (the symbolic analysis is reused).
 
 The mesh may be distributed over a group of ranks (a large RVE solved collectively): each rank
 evaluates the laws at the points of its owned cells, ``G`` holds its cells' contributions to its
@@ -30,7 +34,9 @@ its points.
 
 On one rank, ``solve_batch`` solves many points together with the same operators
 (fe2.rve.batch: no per-point dolfinx call, PETSc's own sparse factorization with the symbolic
-analysis reused); the dispatcher uses it unless ``batch=False``.
+analysis reused); the dispatcher uses it unless ``batch=False``, and for periodic and affine
+cells only (a minimal cell's saddle-point Jacobian needs MUMPS' pivoting: solved per point).
+Minimal cells are solved on one rank.
 """
 
 from __future__ import annotations
@@ -49,8 +55,12 @@ from fe2.core.quadrature import QuadratureRule
 from fe2.io.mesh import MeshData
 from fe2.laws.mandel import mandel_strain, n_mandel
 from fe2.laws.pointwise import PointLaw
+from fe2.rve.batch import BOUNDARY_CONDITIONS as BATCHED_CONDITIONS
 from fe2.rve.linear import (
+    BOUNDARY_CONDITIONS,
     _active_part,
+    _AffineSolver,
+    _MinimalSolver,
     _PeriodicSolver,
     _phase_volumes,
     lattice_of,
@@ -73,7 +83,7 @@ class _LawPoints:
 
 
 class NonlinearRVE:
-    """A periodic RVE with pointwise (possibly inelastic) laws; a fe2.core.micro.MicroModel.
+    """An RVE with pointwise (possibly inelastic) laws; a fe2.core.micro.MicroModel.
 
     Args:
         data: the RVE mesh, on ``MPI.COMM_SELF`` or distributed over a group of ranks.
@@ -86,7 +96,10 @@ class NonlinearRVE:
             stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
         max_iterations: Newton updates allowed per solve before MicroSolveError.
         batch: let the dispatcher solve many points at once with ``solve_batch``
-            (fe2.rve.batch; only on one rank). False keeps one ``solve`` per point.
+            (fe2.rve.batch; only on one rank, not for "minimal"). False keeps one ``solve``
+            per point.
+        bc: the admissible fluctuations, one of fe2.rve.linear.BOUNDARY_CONDITIONS
+            ("minimal": on one rank only).
 
     The state is ``[w (ndofs) | one history block per law object | E (n_strain)]``: the blocks
     follow the first appearance of each law in ``laws``, and a law object given to several
@@ -94,9 +107,10 @@ class NonlinearRVE:
     order); E is the macro strain of the last converged solve (on the group's first rank
     only). The first Jacobian of every solve is the last converged tangent: laws with
     ``committed_tangent`` (J2) rebuild it at the committed strain E + s(w) from their history,
-    so a point on its yield surface does not take the elastic or plastic branch by round-off
-    (a solve that converges without an update returns the committed consistent tangent); the
-    other laws start from their tangent at the trial strain. After
+    so a point on its yield surface does not take the elastic or plastic branch by round-off;
+    the other laws start from their tangent at the trial strain. A point solved again at its
+    committed macro strain (the first macro iteration of a step) also returns the homogenized
+    tangent of that first Jacobian, the committed consistent tangent. After
     ``solve``, ``iterations`` is the number of Newton updates and ``residuals`` the norms ‖Pᵀr‖
     of every iterate. ``timings`` [s] (laws, residual, assembly, factorization, linear_solves,
     averaging) and ``counts`` (factorizations, solves) accumulate over all solves; the Jacobian
@@ -106,17 +120,23 @@ class NonlinearRVE:
 
     def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
                  degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
-                 batch: bool = True):
+                 batch: bool = True, bc: str = "periodic"):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
+        if bc not in BOUNDARY_CONDITIONS:
+            raise ValueError(f"unknown boundary condition {bc!r}; use one of "
+                             f"{BOUNDARY_CONDITIONS}")
+        if bc == "minimal" and data.mesh.comm.size > 1:
+            raise ValueError("a nonlinear RVE with the minimal boundary condition is solved on "
+                             "one rank (use rve_ranks = 1)")
         gdim = data.mesh.geometry.dim
         if (gdim == 2) != (model == "plane_strain"):
             raise ValueError(f"model {model!r} does not fit a mesh of dimension {gdim}")
         start = time.perf_counter()
-        self.model, self.degree = model, degree
+        self.model, self.degree, self.bc = model, degree, bc
         self.rtol, self.max_iterations = rtol, max_iterations
         self.laws = dict(laws)
-        self.lattice = lattice_of(data, periodic=True)
+        self.lattice = lattice_of(data, periodic=bc == "periodic")
         self.volume = self.lattice.volume
         self.volume_fractions = {name: volume / self.volume
                                  for name, volume in _phase_volumes(data).items()}
@@ -128,7 +148,7 @@ class NonlinearRVE:
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self._build(data)
-        self.batched = batch and self.comm.size == 1
+        self.batched = batch and self.comm.size == 1 and bc in BATCHED_CONDITIONS
         self.batch_iterations = np.zeros(0, dtype=int)
         self._batch = None  # fe2.rve.batch.BatchNewton, built at the first solve_batch
         self.setup_time = time.perf_counter() - start
@@ -140,7 +160,7 @@ class NonlinearRVE:
 
         mesh, cell_tags = _active_part(data, list(self.laws))
         self.mesh, self.cell_tags, self.comm = mesh, cell_tags, mesh.comm
-        self.field = "vector"  # for the periodic constraint helper of fe2.rve.linear
+        self.field = "vector"  # for the constraint helpers of fe2.rve.linear
         n, gdim = self.n_strain, mesh.geometry.dim
         self.V = fem.functionspace(mesh, ("Lagrange", self.degree, (gdim,)))
         self.rule = QuadratureRule(mesh, max(2 * (self.degree - 1), 1))
@@ -182,20 +202,27 @@ class NonlinearRVE:
             fem.form(ufl.inner(ufl.TrialFunction(Qv), strain(v)) * self.dx))
 
         # The Jacobian form; its tangent coefficient starts at the virgin tangent at zero strain
-        # (the periodic solver factorizes it once, so an elastic first solve reuses it).
+        # (the solver factorizes it once, so an elastic first solve reuses it).
         self.C_function = fem.Function(Qt)
         zero_strain = np.zeros((self.n_points, n))
         self.C_function.x.array[:] = self._evaluate(zero_strain, self._histories(
             self.initial_state()))[1].ravel()
         self.a = fem.form(ufl.inner(ufl.dot(self.C_function, strain(dw)), strain(v)) * self.dx)
-        self.solver = _PeriodicSolver(self)
+        self.solver = {"periodic": _PeriodicSolver, "affine": _AffineSolver,
+                       "minimal": _MinimalSolver}[self.bc](self)
         self._factored = self.C_function.x.array.copy()
         # Owned copies only; the reduced residual is zero there. (dolfinx 0.9 counts a ghost
         # as owned in dof_indices() when the condition was given block indices, so compare.)
-        pinned = self.solver.bcs[0].dof_indices()[0]
-        self.pin = pinned[pinned < self.ndofs]
+        pinned = self.solver.bcs[0].dof_indices()[0] if self.bc != "minimal" else []
+        self.pin = np.asarray(pinned, dtype=np.int32)[np.asarray(pinned) < self.ndofs]
+        self.expansion = self._expansion()
         self.P = self._constraint_matrix()
         self._x, self._y = self.P.createVecs()
+        # Minimal: an orthonormal basis of the constraint columns B, and the matrix K that
+        # the Jacobian block of [[K, B], [Bᵀ, 0]] is assembled into.
+        self._constraints = (np.linalg.qr(self.solver.constraints.toarray())[0]
+                             if self.bc == "minimal" else None)
+        self._K = self._stiffness_matrix() if self.bc == "minimal" else None
 
     def _local_operator(self, form) -> scipy.sparse.csr_matrix:
         """G (local dofs × n_points·n_strain): the rows of ∫ τ · s(v) dx for this rank's points.
@@ -220,11 +247,30 @@ class NonlinearRVE:
         return scipy.sparse.csr_matrix((values, blocks * bs + columns % bs, indptr),
                                        shape=(len(indptr) - 1, n_local)).T.tocsr()
 
+    def _expansion(self) -> scipy.sparse.csr_matrix:
+        """P (scipy, owned dofs × global dofs): w = P x for x on the master dofs (periodic;
+        slave entries ignored), the identity for the affine and minimal conditions."""
+        if self.bc == "periodic":
+            return periodic_expansion(self.solver.mpc, self.V)
+        index_map, bs = self.V.dofmap.index_map, self.V.dofmap.index_map_bs
+        first = index_map.local_range[0] * bs
+        return scipy.sparse.csr_matrix(
+            (np.ones(self.ndofs), (np.arange(self.ndofs), first + np.arange(self.ndofs))),
+            shape=(self.ndofs, index_map.size_global * bs))
+
+    def _stiffness_matrix(self):
+        """A matrix with the pattern of K (minimal: the Jacobian block refilled per update)."""
+        from dolfinx.fem.petsc import assemble_matrix
+
+        K = assemble_matrix(self.a)
+        K.assemble()
+        return K
+
     def _constraint_matrix(self):
         """P (PETSc, owned rows): w = P x for x on the master dofs (slave entries ignored)."""
         from petsc4py import PETSc
 
-        P = periodic_expansion(self.solver.mpc, self.V)
+        P = self.expansion
         n, size = P.shape
         matrix = PETSc.Mat().createAIJ(((n, size), (n, size)), comm=self.comm, csr=(
             P.indptr.astype(PETSc.IntType), P.indices.astype(PETSc.IntType), P.data))
@@ -232,11 +278,14 @@ class NonlinearRVE:
         return matrix
 
     def reduce(self, owned: NDArray) -> NDArray:
-        """Pᵀ r for r on the owned dofs, the pinned dof zeroed (collective)."""
+        """Pᵀ r for r on the owned dofs, the pinned dofs zeroed, the minimal constraints'
+        reactions removed (collective)."""
         self._y.array[:] = owned
         self.P.multTranspose(self._y, self._x)
         reduced = self._x.array.copy()
         reduced[self.pin] = 0.0
+        if self._constraints is not None:
+            reduced -= self._constraints @ (self._constraints.T @ reduced)
         return reduced
 
     def expand(self, x: NDArray) -> NDArray:
@@ -351,12 +400,14 @@ class NonlinearRVE:
         histories = self._histories(state)
         w = state[: self.ndofs].copy()
         committed = self.committed_strains(state[None])[0]
+        unmoved = np.array_equal(macro, committed)
         self.residuals = []
         for iteration in range(self.max_iterations + 1):
             strains = self._point_strains(macro, w)
             sigma, C, new_histories = self._evaluate(strains, histories)
             if iteration == 0:
-                self._first_tangents(C[None], (strains + (committed - macro))[None],
+                first = C.copy()
+                self._first_tangents(first[None], (strains + (committed - macro))[None],
                                      [h[None] for h in histories])
             reduced, scale = self._residual(sigma)
             norm = float(np.sqrt(self._sum(reduced @ reduced)))
@@ -369,9 +420,11 @@ class NonlinearRVE:
                 raise MicroSolveError(
                     f"micro Newton did not converge in {self.max_iterations} iterations "
                     f"(residual {norm:.3e}, tolerance {self.rtol * scale:.3e})")
-            self._factorize(C)
+            self._factorize(first if iteration == 0 else C)
             w += self._clock("linear_solves", lambda r=reduced: self.expand(self._solve(-r)))
         self.iterations = iteration
+        if unmoved:
+            C = first
         self._factorize(C)
         stress, tangent = self._clock("averaging", lambda: self._averages(sigma, C, w))
         check_finite(stress, tangent)
@@ -519,7 +572,11 @@ class NonlinearRVE:
             return
         start = time.perf_counter()
         self.C_function.x.array[:] = flat
-        dolfinx_mpc.assemble_matrix(self.a, self.solver.mpc, bcs=self.solver.bcs, A=self.solver.A)
+        if self.bc == "periodic":
+            dolfinx_mpc.assemble_matrix(self.a, self.solver.mpc, bcs=self.solver.bcs,
+                                        A=self.solver.A)
+        else:
+            self._assemble_jacobian()
         middle = time.perf_counter()
         self._factored = None  # not factorized if the next call fails
         try:
@@ -531,11 +588,31 @@ class NonlinearRVE:
         self.timings["factorization"] += time.perf_counter() - middle
         self.counts["factorizations"] += 1
 
+    def _assemble_jacobian(self) -> None:
+        """The affine Jacobian (identity rows and columns on the boundary), or the K block of
+        the minimal [[K, B], [Bᵀ, 0]] (B untouched), into the solver's matrix."""
+        from dolfinx.fem.petsc import assemble_matrix
+
+        if self.bc == "affine":
+            self.solver.A.zeroEntries()
+            assemble_matrix(self.solver.A, self.a, bcs=self.solver.bcs)
+        else:
+            self._K.zeroEntries()
+            assemble_matrix(self._K, self.a)
+            self._K.assemble()
+            indptr, indices, values = self._K.getValuesCSR()  # rows of B's multipliers: none
+            indptr = np.concatenate([indptr, np.full(self.solver.m, indptr[-1])])
+            self.solver.A.setValuesCSR(indptr, indices, values)
+        self.solver.A.assemble()
+
     def _solve(self, rhs: NDArray) -> NDArray:
-        """K⁻¹ rhs on the constrained dofs (slave and pinned entries of rhs are zero)."""
-        self.solver.b.array[:] = rhs
+        """K⁻¹ rhs on the constrained dofs (slave and pinned entries of rhs are zero; minimal:
+        the fluctuation part of the saddle-point solve with zero constraint values)."""
+        b = self.solver.b
+        b.array[: self.ndofs] = rhs
+        b.array[self.ndofs:] = 0.0
         try:
-            return self.solver.solve_vec(self.solver.b)
+            return self.solver.solve_vec(b)[: self.ndofs]
         except RuntimeError as error:
             raise MicroSolveError(str(error)) from error
 
@@ -558,6 +635,7 @@ class NonlinearRVE:
         self.solver.destroy()
         if self._batch is not None:
             self._batch.destroy()
-        for obj in (self.P, self._x, self._y):
-            obj.destroy()
+        for obj in (self.P, self._x, self._y, self._K):
+            if obj is not None:
+                obj.destroy()
 
