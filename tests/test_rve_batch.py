@@ -79,6 +79,25 @@ def test_batched_j2_equals_per_point(meshed):
 
 
 @pytest.mark.serial
+def test_batched_affine_cell_equals_per_point_and_minimal_is_per_point(meshed):
+    """Issue 15, item 3. Affine cells: P is the identity and the boundary dofs are pinned, so
+    the batched Newton does the per-point arithmetic (RTOL, same iteration counts). Minimal
+    cells (a saddle-point Jacobian) decline the batch: the dispatcher solves them one by one."""
+    rve = _j2_rve(meshed, bc="affine")
+    assert rve.batched
+    iterations = _assert_batch_equals_per_point(rve, *_j2_points(rve))
+    assert len(set(iterations)) >= 3
+    minimal = _j2_rve(meshed, bc="minimal")
+    assert not minimal.batched
+    strains, states = _j2_points(minimal)
+    evaluation = Dispatcher(MPI.COMM_SELF, minimal).evaluate(strains[:2], states[:2])
+    assert evaluation.ok and minimal._batch is None  # solved point by point
+    stress, tangent, _ = minimal.solve(strains[1], states[1])
+    assert _relative(evaluation.stress[1], stress) < RTOL  # the same solve (round-off)
+    assert _relative(evaluation.tangent[1], tangent) < RTOL
+
+
+@pytest.mark.serial
 def test_a_solve_at_the_committed_strain_returns_the_committed_tangent(meshed):
     """Issue 15, item 4. After a plastic solve every yielded point sits on its yield surface.
     The first macro iteration of the next step solves every point again at its committed
@@ -214,6 +233,35 @@ def test_fe2_run_batched_equals_per_point(shared_tmp):
     assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()
     assert ([s["newton_iterations"] for s in summaries["true"]["steps"]]
             == [s["newton_iterations"] for s in summaries["false"]["steps"]])
+
+
+def test_fe2_run_with_affine_and_minimal_cells(shared_tmp):
+    """``[micro] bc`` reaches the nonlinear RVE (issue 15, item 3): the plate of
+    test_fe2_run.py converges one step with affine and with minimal J2 cells, the stiffer
+    affine cells carrying the larger reaction (energy ordering, test_rve_nonlinear.py); a
+    minimal cell shared by a group of ranks is refused with a message on every rank."""
+    from test_fe2_run import _case, _run
+    from test_rve_groups import _with_parallel
+
+    from fe2.core.errors import ConfigError
+
+    case = _case(shared_tmp, "bcs", step=0.5)
+    text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
+    reactions = {}
+    for bc in ("affine", "minimal"):
+        path = shared_tmp / f"bc_{bc}.toml"
+        if MPI.COMM_WORLD.rank == 0:
+            path.write_text(text.replace("rtol = 1e-10\n", f'rtol = 1e-10\nbc = "{bc}"\n', 1))
+        MPI.COMM_WORLD.barrier()
+        outcome = _run(path, shared_tmp / f"bc_{bc}", max_steps=1)
+        assert len(outcome.summary["steps"]) == 1
+        assert outcome.summary["micro"]["batched"] == [bc == "affine"]
+        reactions[bc] = outcome.summary["steps"][0]["reaction"]
+    assert reactions["affine"] > reactions["minimal"] > 0
+    if MPI.COMM_WORLD.size == 2:
+        with pytest.raises(ConfigError, match="minimal.*rve_ranks = 2"):
+            _run(_with_parallel(shared_tmp / "bc_minimal.toml", "rve_ranks = 2"),
+                 shared_tmp / "bc_minimal_group")
 
 
 @pytest.mark.serial

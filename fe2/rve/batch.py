@@ -13,8 +13,8 @@ arrays of points:
 - every point's matrix is refactorized numerically by PETSc's own sparse Cholesky (symmetric
   tangents) or LU, the symbolic analysis (ordering, fill pattern) done once for the shared
   pattern and reused;
-- the first Jacobian of every point is its last converged tangent, and a point solved at its
-  committed macro strain returns the tangent of that Jacobian (as ``NonlinearRVE.solve``);
+- a point solved at its committed macro strain starts from, and returns, its last converged
+  tangent (as in ``NonlinearRVE.solve``);
 - convergence is checked per point; converged points leave the batch and get their consistent
   tangent by static condensation with the factorization of their converged Jacobian.
 
@@ -33,6 +33,7 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.core.micro import BatchSolveError, MicroSolveError
+
 __all__ = ["BOUNDARY_CONDITIONS", "BatchNewton", "BatchResult", "JacobianPattern", "PointLU"]
 
 # The cells whose reduced Jacobian is Pᵀ K P with P sparse (the minimal condition's
@@ -269,10 +270,12 @@ class BatchNewton:
             sigma, C, new_h, finite = rve._evaluate_batch(
                 strain, [h[active] for h in histories])
             jacobian = C
-            if iteration == 0:  # the last converged tangent (all points are active)
+            if iteration == 0 and len(unmoved):  # all points are active
                 jacobian = C.copy()
-                rve._first_tangents(jacobian, strain + (committed - macro)[:, None, :],
-                                    histories)
+                committed_C = C[unmoved]
+                rve._first_tangents(committed_C, strain[unmoved],
+                                    [h[unmoved] for h in histories])
+                jacobian[unmoved] = committed_C
                 first = {int(point): jacobian[point] for point in unmoved}
             start = time.perf_counter()
             full = self.G @ sigma.reshape(len(active), -1).T  # (ndofs, active)

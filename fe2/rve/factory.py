@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from fe2.core.collective import on_root
 from fe2.core.errors import ConfigError
+from fe2.rve.linear import BOUNDARY_CONDITIONS
 
 __all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "check_phases",
            "damage_rve", "homogenized_tangent", "nonlinear_rve", "read_micro"]
@@ -168,8 +169,9 @@ def homogenized_tangent(spec: MicroSpec, case: Path, comm: MPI.Comm,
 
 def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model: str,
                   rve_ranks: int):
-    """A nonlinear periodic RVE with pointwise ``laws`` per phase, on every rank or
-    distributed over groups of ``rve_ranks`` ranks."""
+    """A nonlinear RVE with pointwise ``laws`` per phase and the boundary condition ``bc`` of
+    the table (periodic, affine or minimal), on every rank or distributed over groups of
+    ``rve_ranks`` ranks (periodic and affine)."""
     from fe2.rve.group import GroupedRVE, split_groups
     from fe2.rve.nonlinear import NonlinearRVE
 
@@ -177,9 +179,12 @@ def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model
         group = split_groups(comm, rve_ranks) if rve_ranks > 1 else MPI.COMM_SELF
     except ValueError as error:
         raise ConfigError(f"{case}: [parallel] rve_ranks: {error}") from None
-    data = _periodic_rve_mesh(spec, case, comm, group, model)
+    if spec.rve.bc == "minimal" and group.size > 1:
+        raise ConfigError(f"{case}: [{spec.section}] bc = 'minimal' is solved on one rank per "
+                          f"RVE, not with [parallel] rve_ranks = {rve_ranks}")
+    data = _checked_rve_mesh(spec, case, comm, group, model, BOUNDARY_CONDITIONS)
     rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
-                       max_iterations=spec.max_iterations, batch=spec.batch)
+                       max_iterations=spec.max_iterations, batch=spec.batch, bc=spec.rve.bc)
     return GroupedRVE(rve) if group.size > 1 else rve
 
 
@@ -192,7 +197,7 @@ def damage_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, phases: dict, model:
     if rve_ranks > 1:
         raise ConfigError(f"{case}: [parallel] rve_ranks = {rve_ranks}: a damaging RVE is "
                           "solved on one rank (use rve_ranks = 1)")
-    data = _periodic_rve_mesh(spec, case, comm, MPI.COMM_SELF, model)
+    data = _checked_rve_mesh(spec, case, comm, MPI.COMM_SELF, model, ("periodic",))
     try:
         return DamageRVE(data, phases, model=model, degree=spec.rve.degree, split=split,
                          rtol=spec.rtol, max_iterations=spec.max_iterations)
@@ -200,14 +205,15 @@ def damage_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, phases: dict, model:
         raise ConfigError(f"{case}: [{spec.section}] {error}") from None
 
 
-def _periodic_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.Comm,
-                       model: str):
-    """The RVE mesh of ``spec`` on ``group``, checked: periodic BC, phases, dimension."""
+def _checked_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.Comm,
+                      model: str, conditions: Sequence[str]):
+    """The RVE mesh of ``spec`` on ``group``, checked: a BC of ``conditions``, phases,
+    dimension."""
     from fe2.io.mesh import load_mesh
 
-    if spec.rve.bc != "periodic":
-        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
-                         "periodic boundary conditions")
+    if spec.rve.bc not in conditions:
+        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: this RVE takes "
+                          f"{' or '.join(conditions)} boundary conditions")
     data = load_mesh(_rve_mesh(spec, case, comm), group, names=spec.rve.groups)
     try:
         check_phases(spec, data, data.domain_names())

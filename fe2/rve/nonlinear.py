@@ -105,12 +105,13 @@ class NonlinearRVE:
     follow the first appearance of each law in ``laws``, and a law object given to several
     phases is bound and evaluated once for all their points (phase after phase, cells in
     order); E is the macro strain of the last converged solve (on the group's first rank
-    only). The first Jacobian of every solve is the last converged tangent: laws with
-    ``committed_tangent`` (J2) rebuild it at the committed strain E + s(w) from their history,
-    so a point on its yield surface does not take the elastic or plastic branch by round-off;
-    the other laws start from their tangent at the trial strain. A point solved again at its
-    committed macro strain (the first macro iteration of a step) also returns the homogenized
-    tangent of that first Jacobian, the committed consistent tangent. After
+    only). A point solved again at its committed macro strain (the first macro iteration of a
+    step: the same fields, bit for bit) starts from, and returns the homogenization of, the
+    last converged tangent: laws with ``committed_tangent`` (J2) rebuild it from their history,
+    so a point on its yield surface does not take the elastic or plastic branch by round-off.
+    A solve at any other strain starts from the laws' tangents at the trial strain (starting
+    it from the committed tangent too made degree-2 cells loaded from the virgin state
+    diverge). After
     ``solve``, ``iterations`` is the number of Newton updates and ``residuals`` the norms ‖Pᵀr‖
     of every iterate. ``timings`` [s] (laws, residual, assembly, factorization, linear_solves,
     averaging) and ``counts`` (factorizations, solves) accumulate over all solves; the Jacobian
@@ -406,9 +407,11 @@ class NonlinearRVE:
             strains = self._point_strains(macro, w)
             sigma, C, new_histories = self._evaluate(strains, histories)
             if iteration == 0:
-                first = C.copy()
-                self._first_tangents(first[None], (strains + (committed - macro))[None],
-                                     [h[None] for h in histories])
+                first = C
+                if unmoved:  # the committed tangent at the committed strains
+                    first = C.copy()
+                    self._first_tangents(first[None], strains[None],
+                                         [h[None] for h in histories])
             reduced, scale = self._residual(sigma)
             norm = float(np.sqrt(self._sum(reduced @ reduced)))
             self.residuals.append(norm)
@@ -533,7 +536,7 @@ class NonlinearRVE:
 
     def _first_tangents(self, C: NDArray, strains: NDArray, histories: list[NDArray]) -> None:
         """Replace, in C (m, n_points, n, n), the tangents of the laws with
-        ``committed_tangent`` by their last converged ones at the committed strains (m,
+        ``committed_tangent`` by their last converged ones at the committed micro strains (m,
         n_points, n) with the committed histories (per law (m, n_points_of_law, n_history))."""
         start = time.perf_counter()
         m, n = len(C), self.n_strain
