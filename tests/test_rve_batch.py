@@ -201,38 +201,61 @@ def test_dispatcher_batched_equals_per_point_and_agrees_on_failure(meshed):
     assert "did not converge in 4 iterations" in messages[True]
 
 
-def test_batch_option_off_solves_point_by_point(meshed):
-    """``batch=False`` (documented switch): the dispatcher calls ``solve`` per point."""
-    rve = _j2_rve(meshed, batch=False)
-    assert not rve.batched
-    strains, states = _j2_points(rve)
-    Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
-    assert rve._batch is None  # the batched solver was never built
+def test_solver_choice(meshed, monkeypatch):
+    """``solver`` (issue 15, item 2): "auto" takes the batch up to the crossover size and MUMPS
+    above it or where the batch cannot run, with the reason; "mumps" and "petsc" solve point
+    by point (the dispatcher never builds the batch) and agree to round-off (RTOL) with the
+    same Newton path; impossible requests are refused."""
+    from fe2.rve import nonlinear
+
+    auto = _j2_rve(meshed)
+    assert auto.solver_choice[0] == "batched" and auto.solver_choice[1].startswith("auto:")
+    monkeypatch.setitem(nonlinear.AUTO_BATCHED_DOFS, 2, auto.ndofs - 1)
+    large = _j2_rve(meshed)
+    assert large.solver_choice[0] == "mumps" and "dofs >" in large.solver_choice[1]
+    assert _j2_rve(meshed, bc="minimal").solver_choice[0] == "mumps"
+    for solver in ("batched", "petsc"):
+        with pytest.raises(ValueError, match=f"solver '{solver}'"):
+            _j2_rve(meshed, solver=solver, bc="minimal")
+    strains, states = _j2_points(auto)
+    results = {}
+    for solver in ("mumps", "petsc"):
+        rve = _j2_rve(meshed, solver=solver)
+        assert not rve.batched and rve.solver_choice == (solver, "requested")
+        Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
+        assert rve._batch is None  # the batched solver was never built
+        results[solver] = _per_point(rve, strains, states)
+    for ours, reference in zip(results["petsc"][:3], results["mumps"][:3], strict=True):
+        assert _relative(ours, reference) < RTOL
+    assert np.array_equal(results["petsc"][3], results["mumps"][3])
 
 
 def test_fe2_run_batched_equals_per_point(shared_tmp):
-    """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] batch``
-    true and false: the same macro Newton path and reaction curve. Tolerance 1e-8 of the
-    largest reaction: the micro results differ by round-off (1e-15), which the macro Newton
-    carries to its 1e-10 residual tolerance, not further."""
+    """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] solver``
+    "batched" and "mumps": the same macro Newton path and reaction curve, the choice in the
+    summary. Tolerance 1e-8 of the largest reaction: the micro results differ by round-off
+    (1e-15), which the macro Newton carries to its 1e-10 residual tolerance, not further."""
     from test_fe2_run import _case, _reactions, _run
 
     case = _case(shared_tmp, "batched", step=0.5)
     text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
     summaries = {}
-    for batch in ("true", "false"):
-        path = shared_tmp / f"batch_{batch}.toml"
+    for solver in ("batched", "mumps"):
+        path = shared_tmp / f"solver_{solver}.toml"
         if MPI.COMM_WORLD.rank == 0:
-            path.write_text(text.replace("rtol = 1e-10\n", f"rtol = 1e-10\nbatch = {batch}\n", 1))
+            path.write_text(text.replace("rtol = 1e-10\n",
+                                         f'rtol = 1e-10\nsolver = "{solver}"\n', 1))
         MPI.COMM_WORLD.barrier()
-        outcome = _run(path, shared_tmp / f"batch_{batch}")
+        outcome = _run(path, shared_tmp / f"solver_{solver}")
         assert outcome.completed
-        assert outcome.summary["micro"]["batched"] == [batch == "true"]  # reported
-        summaries[batch] = outcome.summary
-    batched, per_point = (_reactions(summaries[b]) for b in ("true", "false"))
+        micro = outcome.summary["micro"]  # reported
+        assert micro["batched"] == [solver == "batched"]
+        assert micro["solver"] == [{"name": solver, "reason": "requested"}]
+        summaries[solver] = outcome.summary
+    batched, per_point = (_reactions(summaries[s]) for s in ("batched", "mumps"))
     assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()
-    assert ([s["newton_iterations"] for s in summaries["true"]["steps"]]
-            == [s["newton_iterations"] for s in summaries["false"]["steps"]])
+    assert ([s["newton_iterations"] for s in summaries["batched"]["steps"]]
+            == [s["newton_iterations"] for s in summaries["mumps"]["steps"]])
 
 
 def test_fe2_run_with_affine_and_minimal_cells(shared_tmp):

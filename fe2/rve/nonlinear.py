@@ -34,9 +34,11 @@ its points.
 
 On one rank, ``solve_batch`` solves many points together with the same operators
 (fe2.rve.batch: no per-point dolfinx call, PETSc's own sparse factorization with the symbolic
-analysis reused); the dispatcher uses it unless ``batch=False``, and for periodic and affine
-cells only (a minimal cell's saddle-point Jacobian needs MUMPS' pivoting: solved per point).
-Minimal cells are solved on one rank.
+analysis reused), for periodic and affine cells (a minimal cell's saddle-point Jacobian needs
+MUMPS' pivoting: solved per point). Minimal cells are solved on one rank. ``solver`` chooses
+between the batch and one ``solve`` per point factorized by MUMPS or PETSc (SOLVERS); "auto"
+takes the batch up to the measured crossover size AUTO_BATCHED_DOFS and MUMPS above it, or
+where the batch cannot run.
 """
 
 from __future__ import annotations
@@ -67,9 +69,14 @@ from fe2.rve.linear import (
     periodic_expansion,
 )
 
-__all__ = ["MODELS", "NonlinearRVE"]
+__all__ = ["AUTO_BATCHED_DOFS", "MODELS", "SOLVERS", "NonlinearRVE"]
 
 MODELS = ("plane_strain", "3d")
+SOLVERS = ("auto", "batched", "mumps", "petsc")
+# Largest cell (dofs, by mesh dimension) that "auto" solves batched: above it one MUMPS
+# factorization of a cell matrix is cheaper than PETSc's (bench/micro_batch.py --crossover,
+# docs/performance.md §7: 2D no crossover up to 27k dofs measured; 3D between 2.9k and 6.9k).
+AUTO_BATCHED_DOFS = {2: 30_000, 3: 3_500}
 PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
 
 
@@ -95,9 +102,12 @@ class NonlinearRVE:
             force at the same iterate: at equilibrium r holds only the boundary tractions of the
             stress field (O(|σ| h^(d-1)) per node), which cancel in the periodic reduction Pᵀr.
         max_iterations: Newton updates allowed per solve before MicroSolveError.
-        batch: let the dispatcher solve many points at once with ``solve_batch``
-            (fe2.rve.batch; only on one rank, not for "minimal"). False keeps one ``solve``
-            per point.
+        solver: one of SOLVERS. "batched": the dispatcher solves many points at once with
+            ``solve_batch`` (fe2.rve.batch; one rank, periodic or affine); "mumps" or
+            "petsc": one ``solve`` per point, the Jacobian factorized by MUMPS or by PETSc's
+            own LU (one rank; not "minimal"); "auto": "batched" where it runs and the cell
+            has at most AUTO_BATCHED_DOFS dofs, else "mumps". ``solver_choice`` holds the
+            choice and its reason.
         bc: the admissible fluctuations, one of fe2.rve.linear.BOUNDARY_CONDITIONS
             ("minimal": on one rank only).
 
@@ -121,12 +131,14 @@ class NonlinearRVE:
 
     def __init__(self, data: MeshData, laws: dict[str, PointLaw], model: str = "plane_strain",
                  degree: int = 1, rtol: float = 1e-10, max_iterations: int = 25,
-                 batch: bool = True, bc: str = "periodic"):
+                 solver: str = "auto", bc: str = "periodic"):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
         if bc not in BOUNDARY_CONDITIONS:
             raise ValueError(f"unknown boundary condition {bc!r}; use one of "
                              f"{BOUNDARY_CONDITIONS}")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; use one of {SOLVERS}")
         if bc == "minimal" and data.mesh.comm.size > 1:
             raise ValueError("a nonlinear RVE with the minimal boundary condition is solved on "
                              "one rank (use rve_ranks = 1)")
@@ -149,7 +161,10 @@ class NonlinearRVE:
         self.timings: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self._build(data)
-        self.batched = batch and self.comm.size == 1 and bc in BATCHED_CONDITIONS
+        self.solver_choice = self._choose_solver(solver)
+        self.batched = self.solver_choice[0] == "batched"
+        if self.solver_choice[0] == "petsc":
+            self._use_petsc_lu()
         self.batch_iterations = np.zeros(0, dtype=int)
         self._batch = None  # fe2.rve.batch.BatchNewton, built at the first solve_batch
         self.setup_time = time.perf_counter() - start
@@ -224,6 +239,44 @@ class NonlinearRVE:
         self._constraints = (np.linalg.qr(self.solver.constraints.toarray())[0]
                              if self.bc == "minimal" else None)
         self._K = self._stiffness_matrix() if self.bc == "minimal" else None
+
+    def _choose_solver(self, solver: str) -> tuple[str, str]:
+        """(solver, reason) for the requested ``solver`` (the same on every rank of the RVE).
+
+        Raises:
+            ValueError: "batched" or "petsc" where they cannot run.
+        """
+        one_rank = self.comm.size == 1
+        if solver == "batched" and not (one_rank and self.bc in BATCHED_CONDITIONS):
+            raise ValueError(f"solver 'batched' needs an RVE on one rank with bc in "
+                             f"{BATCHED_CONDITIONS} (use 'auto' or 'mumps')")
+        if solver == "petsc" and not (one_rank and self.bc != "minimal"):
+            raise ValueError("solver 'petsc' (PETSc's LU: sequential, no pivoting) needs an "
+                             "RVE on one rank and bc 'periodic' or 'affine' (use 'mumps')")
+        if solver != "auto":
+            return solver, "requested"
+        limit = AUTO_BATCHED_DOFS[self.mesh.geometry.dim]
+        if not one_rank:
+            return "mumps", f"auto: the RVE is shared by {self.comm.size} ranks (parallel LU)"
+        if self.bc not in BATCHED_CONDITIONS:
+            return "mumps", f"auto: bc '{self.bc}' (a saddle-point Jacobian needs pivoting)"
+        if self.ndofs > limit:
+            return "mumps", (f"auto: {self.ndofs} dofs > {limit} ({self.mesh.geometry.dim}D "
+                             "crossover: MUMPS factorizes faster)")
+        return "batched", (f"auto: {self.ndofs} dofs <= {limit} ({self.mesh.geometry.dim}D "
+                           "crossover) on one rank")
+
+    def _use_petsc_lu(self) -> None:
+        """Factorize the per-point Jacobian by PETSc's own LU (nested dissection) instead of
+        MUMPS; the symbolic analysis is reused as before."""
+        ksp = self.solver.ksp
+        ksp.reset()
+        ksp.setOperators(self.solver.A)
+        pc = ksp.getPC()
+        pc.setType("lu")
+        pc.setFactorSolverType("petsc")
+        pc.setFactorOrdering("nd")
+        ksp.setUp()
 
     def _local_operator(self, form) -> scipy.sparse.csr_matrix:
         """G (local dofs × n_points·n_strain): the rows of ∫ τ · s(v) dx for this rank's points.
