@@ -75,8 +75,9 @@ MODELS = ("plane_strain", "3d")
 SOLVERS = ("auto", "batched", "mumps", "petsc")
 # Largest cell (dofs, by mesh dimension) that "auto" solves batched: above it one MUMPS
 # factorization of a cell matrix is cheaper than PETSc's (bench/micro_batch.py --crossover,
-# docs/performance.md §7: 2D no crossover up to 27k dofs measured; 3D between 2.9k and 6.9k).
-AUTO_BATCHED_DOFS = {2: 30_000, 3: 3_500}
+# docs/performance.md §7: in 2D PETSc / MUMPS is 0.78 at 27k dofs, no crossover measured; in
+# 3D 0.88 at 2.9k and 2.4 at 6.9k dofs, crossover about 3.2k).
+AUTO_BATCHED_DOFS = {2: 30_000, 3: 3_000}
 PLANE_STRAIN_COMPONENTS = np.array([0, 1, 5])  # [e11, e22, √2e12] inside the 3D Mandel vector
 
 
