@@ -78,11 +78,20 @@ def _reactions(summary: dict) -> np.ndarray:
 
 def observed_orders(residuals: list[float], floor: float = 1e-11) -> list[float]:
     """Convergence orders log(r[k+1]/r[k]) / log(r[k]/r[k-1]) of the triples above the
-    round-off floor (relative to the first residual), where the estimate is meaningful."""
+    round-off floor (relative to the first residual), where the estimate is meaningful.
+
+    A last residual below the floor right after one above it (Newton jumped over the floor in
+    one iteration) is bounded from above by the floor, which bounds the order of its triple
+    from below: that lower bound is included, with the floor in place of the residual."""
     r = np.array(residuals)
-    keep = r > floor * r[0]
-    return [float(np.log(r[k + 1] / r[k]) / np.log(r[k] / r[k - 1]))
-            for k in range(1, len(r) - 1) if keep[k + 1] and r[k] < r[k - 1]]
+    level = floor * r[0]
+    keep = r > level
+    orders = [float(np.log(r[k + 1] / r[k]) / np.log(r[k] / r[k - 1]))
+              for k in range(1, len(r) - 1) if keep[k + 1] and r[k] < r[k - 1]]
+    k = len(r) - 2
+    if k >= 1 and not keep[k + 1] and keep[k] and r[k] < r[k - 1]:
+        orders.append(float(np.log(level / r[k]) / np.log(r[k] / r[k - 1])))
+    return orders
 
 
 def test_linear_micro_homogenizes_once_and_matches_single_scale(shared_tmp):

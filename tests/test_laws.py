@@ -144,6 +144,30 @@ def test_j2_return_mapping_ends_on_the_yield_surface(hardening):
 
 
 @pytest.mark.parametrize("hardening", HARDENINGS)
+def test_j2_committed_tangent_is_that_of_the_update(hardening):
+    """committed_tangent(ε, new history) rebuilds the consistent tangent update(ε, history)
+    returned (issue 15: the first Jacobian of a step), also at points that a perturbation of
+    the strain by round-off (1e-14) would move to the other side of the yield surface."""
+    law = _j2(hardening)
+    strain, history = _random_state(law, 2000, seed=4)
+    _, tangent, new = law.update(strain, history)
+    plastic = new[:, 7] > 0
+    assert 0.2 < plastic.mean() < 1
+    committed = law.committed_tangent(strain, new)
+    # elastic points: the same arithmetic, bit for bit
+    assert np.array_equal(committed[~plastic], tangent[~plastic])
+    # plastic points: the trial norm and normal rebuilt from ξ at the end of the return differ
+    # by rounding, 1e-12 of E (1e-16 observed)
+    assert np.abs(committed - tangent).max() <= 1e-12 * E
+    # At the converged state the point is on its yield surface: re-evaluating it picks either
+    # branch by round-off (the tangents differ by O(E)), the committed tangent does not care.
+    again = law.update(strain[plastic] * (1 + 1e-14), new[plastic])[1]
+    assert np.abs(again - tangent[plastic]).max() > 1e-3 * E
+    assert np.abs(law.committed_tangent(strain[plastic] * (1 + 1e-14), new[plastic])
+                  - tangent[plastic]).max() <= 1e-12 * E
+
+
+@pytest.mark.parametrize("hardening", HARDENINGS)
 def test_j2_unloading_from_a_plastic_state_is_elastic(hardening):
     law = _j2(hardening)
     strain, history = _random_state(law, 500, seed=2)
@@ -152,7 +176,9 @@ def test_j2_unloading_from_a_plastic_state_is_elastic(hardening):
     # step back by 10 % of the way into the surface along the loading direction: elastic
     back = strain[plastic] - 0.1 * (strain[plastic] - law.plastic_strain(loaded)[plastic])
     back_stress, tangent, unloaded = law.update(back, loaded[plastic])
-    assert np.array_equal(unloaded, loaded[plastic])  # history untouched, exact
+    # ε_p and α untouched, exact; the multiplier Δγ of this (elastic) update is 0
+    assert np.array_equal(unloaded[:, :7], loaded[plastic][:, :7])
+    assert not np.any(unloaded[:, 7])
     # σ_back − σ = C_el (ε_back − ε): rounding, 1e-10 of σ_y
     expected = stress[plastic] + (back - strain[plastic]) @ law.stiffness
     assert np.abs(back_stress - expected).max() <= 1e-10 * SIGMA_Y

@@ -71,11 +71,50 @@ def test_batched_j2_equals_per_point(meshed):
     rve = _j2_rve(meshed)
     assert isinstance(rve, BatchMicroModel) and rve.batched
     strains, states = _j2_points(rve)
-    # Stress, consistent tangent and the whole state (fluctuation + 7 J2 histories per point),
-    # and the same Newton path: the points really leave the batch at different iterations
-    # (here 1, 5 and 6 occur).
+    # Stress, consistent tangent and the whole state (fluctuation, 8 J2 histories per point,
+    # committed strain), and the same Newton path: the points really leave the batch at
+    # different iterations (here 0, 1, 4 and 5 occur).
     iterations = _assert_batch_equals_per_point(rve, strains, states)
     assert len(set(iterations)) >= 3
+
+
+@pytest.mark.serial
+def test_batched_affine_cell_equals_per_point_and_minimal_is_per_point(meshed):
+    """Issue 15, item 3. Affine cells: P is the identity and the boundary dofs are pinned, so
+    the batched Newton does the per-point arithmetic (RTOL, same iteration counts). Minimal
+    cells (a saddle-point Jacobian) decline the batch: the dispatcher solves them one by one."""
+    rve = _j2_rve(meshed, bc="affine")
+    assert rve.batched
+    iterations = _assert_batch_equals_per_point(rve, *_j2_points(rve))
+    assert len(set(iterations)) >= 3
+    minimal = _j2_rve(meshed, bc="minimal")
+    assert not minimal.batched
+    strains, states = _j2_points(minimal)
+    evaluation = Dispatcher(MPI.COMM_SELF, minimal).evaluate(strains[:2], states[:2])
+    assert evaluation.ok and minimal._batch is None  # solved point by point
+    stress, tangent, _ = minimal.solve(strains[1], states[1])
+    assert _relative(evaluation.stress[1], stress) < RTOL  # the same solve (round-off)
+    assert _relative(evaluation.tangent[1], tangent) < RTOL
+
+
+@pytest.mark.serial
+def test_a_solve_at_the_committed_strain_returns_the_committed_tangent(meshed):
+    """Issue 15, item 4. After a plastic solve every yielded point sits on its yield surface.
+    The first macro iteration of the next step solves every point again at its committed
+    strain (the same fields, bit for bit, in a serial and in a parallel run): it converges
+    without an update and returns the committed consistent tangent on both paths, so the
+    first macro tangent of a step no longer depends on the branch round-off picks. (Before:
+    the re-evaluated law picked elastic or plastic by round-off, and this tangent differed
+    from the committed one by 105 % of its size.)"""
+    rve = _j2_rve(meshed)
+    _, tangent, committed = rve.solve(PLASTIC, rve.initial_state())
+    assert np.array_equal(rve.committed_strains(committed[None])[0], PLASTIC)
+    strains, states = np.array([PLASTIC, 0.6 * PLASTIC]), np.array([committed, committed])
+    iterations = _assert_batch_equals_per_point(rve, strains, states)
+    assert iterations[0] == 0
+    again = rve.solve_batch(strains, states)[1]
+    # The committed tangent rebuilt from Δγ: rounding, 1e-12 relative (1e-15 observed).
+    assert _relative(again[0], tangent) < 1e-12
 
 
 @pytest.mark.serial
@@ -162,38 +201,90 @@ def test_dispatcher_batched_equals_per_point_and_agrees_on_failure(meshed):
     assert "did not converge in 4 iterations" in messages[True]
 
 
-def test_batch_option_off_solves_point_by_point(meshed):
-    """``batch=False`` (documented switch): the dispatcher calls ``solve`` per point."""
-    rve = _j2_rve(meshed, batch=False)
-    assert not rve.batched
-    strains, states = _j2_points(rve)
-    Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
-    assert rve._batch is None  # the batched solver was never built
+def test_solver_choice(meshed, monkeypatch):
+    """``solver`` (issue 15, item 2): "auto" takes the batch up to the crossover size and MUMPS
+    above it or where the batch cannot run, with the reason; "mumps" and "petsc" solve point
+    by point (the dispatcher never builds the batch) and agree to round-off (RTOL) with the
+    same Newton path; impossible requests are refused."""
+    from fe2.rve import nonlinear
+
+    auto = _j2_rve(meshed)
+    assert auto.solver_choice[0] == "batched" and auto.solver_choice[1].startswith("auto:")
+    monkeypatch.setitem(nonlinear.AUTO_BATCHED_DOFS, 2, auto.ndofs - 1)
+    large = _j2_rve(meshed)
+    assert large.solver_choice[0] == "mumps" and "dofs >" in large.solver_choice[1]
+    assert _j2_rve(meshed, bc="minimal").solver_choice[0] == "mumps"
+    for solver in ("batched", "petsc"):
+        with pytest.raises(ValueError, match=f"solver '{solver}'"):
+            _j2_rve(meshed, solver=solver, bc="minimal")
+    strains, states = _j2_points(auto)
+    results = {}
+    for solver in ("mumps", "petsc"):
+        rve = _j2_rve(meshed, solver=solver)
+        assert not rve.batched and rve.solver_choice == (solver, "requested")
+        Dispatcher(MPI.COMM_WORLD, rve).evaluate(strains[:2], states[:2])
+        assert rve._batch is None  # the batched solver was never built
+        results[solver] = _per_point(rve, strains, states)
+    for ours, reference in zip(results["petsc"][:3], results["mumps"][:3], strict=True):
+        assert _relative(ours, reference) < RTOL
+    assert np.array_equal(results["petsc"][3], results["mumps"][3])
 
 
 def test_fe2_run_batched_equals_per_point(shared_tmp):
-    """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] batch``
-    true and false: the same macro Newton path and reaction curve. Tolerance 1e-8 of the
-    largest reaction: the micro results differ by round-off (1e-15), which the macro Newton
-    carries to its 1e-10 residual tolerance, not further."""
+    """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] solver``
+    "batched" and "mumps": the same macro Newton path and reaction curve, the choice in the
+    summary. Tolerance 1e-8 of the largest reaction: the micro results differ by round-off
+    (1e-15), which the macro Newton carries to its 1e-10 residual tolerance, not further."""
     from test_fe2_run import _case, _reactions, _run
 
     case = _case(shared_tmp, "batched", step=0.5)
     text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
     summaries = {}
-    for batch in ("true", "false"):
-        path = shared_tmp / f"batch_{batch}.toml"
+    for solver in ("batched", "mumps"):
+        path = shared_tmp / f"solver_{solver}.toml"
         if MPI.COMM_WORLD.rank == 0:
-            path.write_text(text.replace("rtol = 1e-10\n", f"rtol = 1e-10\nbatch = {batch}\n", 1))
+            path.write_text(text.replace("rtol = 1e-10\n",
+                                         f'rtol = 1e-10\nsolver = "{solver}"\n', 1))
         MPI.COMM_WORLD.barrier()
-        outcome = _run(path, shared_tmp / f"batch_{batch}")
+        outcome = _run(path, shared_tmp / f"solver_{solver}")
         assert outcome.completed
-        assert outcome.summary["micro"]["batched"] == [batch == "true"]  # reported
-        summaries[batch] = outcome.summary
-    batched, per_point = (_reactions(summaries[b]) for b in ("true", "false"))
+        micro = outcome.summary["micro"]  # reported
+        assert micro["batched"] == [solver == "batched"]
+        assert micro["solver"] == [{"name": solver, "reason": "requested"}]
+        summaries[solver] = outcome.summary
+    batched, per_point = (_reactions(summaries[s]) for s in ("batched", "mumps"))
     assert np.abs(batched - per_point).max() <= 1e-8 * np.abs(per_point).max()
-    assert ([s["newton_iterations"] for s in summaries["true"]["steps"]]
-            == [s["newton_iterations"] for s in summaries["false"]["steps"]])
+    assert ([s["newton_iterations"] for s in summaries["batched"]["steps"]]
+            == [s["newton_iterations"] for s in summaries["mumps"]["steps"]])
+
+
+def test_fe2_run_with_affine_and_minimal_cells(shared_tmp):
+    """``[micro] bc`` reaches the nonlinear RVE (issue 15, item 3): the plate of
+    test_fe2_run.py converges one step with affine and with minimal J2 cells, the stiffer
+    affine cells carrying the larger reaction (energy ordering, test_rve_nonlinear.py); a
+    minimal cell shared by a group of ranks is refused with a message on every rank."""
+    from test_fe2_run import _case, _run
+    from test_rve_groups import _with_parallel
+
+    from fe2.core.errors import ConfigError
+
+    case = _case(shared_tmp, "bcs", step=0.5)
+    text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
+    reactions = {}
+    for bc in ("affine", "minimal"):
+        path = shared_tmp / f"bc_{bc}.toml"
+        if MPI.COMM_WORLD.rank == 0:
+            path.write_text(text.replace("rtol = 1e-10\n", f'rtol = 1e-10\nbc = "{bc}"\n', 1))
+        MPI.COMM_WORLD.barrier()
+        outcome = _run(path, shared_tmp / f"bc_{bc}", max_steps=1)
+        assert len(outcome.summary["steps"]) == 1
+        assert outcome.summary["micro"]["batched"] == [bc == "affine"]
+        reactions[bc] = outcome.summary["steps"][0]["reaction"]
+    assert reactions["affine"] > reactions["minimal"] > 0
+    if MPI.COMM_WORLD.size == 2:
+        with pytest.raises(ConfigError, match="minimal.*rve_ranks = 2"):
+            _run(_with_parallel(shared_tmp / "bc_minimal.toml", "rve_ranks = 2"),
+                 shared_tmp / "bc_minimal_group")
 
 
 @pytest.mark.serial

@@ -105,6 +105,15 @@ def _batched(model) -> bool:
                 and getattr(model, "batched", True))
 
 
+def _solver(model) -> dict[str, str] | None:
+    """The micro solver a nonlinear RVE chose and why (``[micro] solver``), or None."""
+    from fe2.core.micro import GroupMicroModel
+
+    inner = model.model if isinstance(model, GroupMicroModel) else model
+    choice = getattr(inner, "solver_choice", None)
+    return None if choice is None else {"name": choice[0], "reason": choice[1]}
+
+
 def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
     """The summary of a new run (before its first step)."""
     regions = [region for coupling in problem.couplings for region in coupling.regions]
@@ -124,6 +133,7 @@ def new_summary(config, comm: MPI.Comm, problem: Problem) -> dict[str, Any]:
                   "state_bytes_per_point": [8 * m.state_size for m in models],
                   "rve_dofs": [int(getattr(m, "ndofs", 0)) for m in models],
                   "batched": [_batched(m) for m in models],
+                  "solver": [_solver(m) for m in models],
                   "rve_ranks": config.rve_ranks},
         "reaction": list(config.reaction) if config.reaction else None,
         "status": "running", "steps": [], "load_factor": 0.0, "t": 0.0}

@@ -45,6 +45,11 @@ class PointLaw(Protocol):
     ``update`` of most laws takes any number of points (the points of many RVEs stacked); a
     law whose ``update`` only takes the points of the cells it was bound to sets
     ``fixed_rows = True`` (the batched RVE Newton then calls it once per RVE).
+
+    Optional: ``committed_tangent(strain, history) -> (n, 6, 6)``, the consistent tangent of
+    the update that returned ``history`` at ``strain``. A law with branches (elastic or
+    plastic) provides it so that an RVE's micro Newton starts from the last converged tangent
+    (fe2.rve.nonlinear); a law without it starts from its tangent at the trial strain.
     """
 
     n_history: int  # history variables per point
@@ -98,14 +103,16 @@ class J2Plasticity(Elastic):
 
     ``E`` [stress unit], ``nu`` [-], initial ``yield_stress`` σ_y [stress unit], linear isotropic
     ``hardening`` H_iso and linear Prager ``kinematic_hardening`` H_kin [stress unit]; the back
-    stress is β = (2/3) H_kin ε_p. History per point: plastic strain ε_p (6, Mandel) and the
-    equivalent plastic strain α = ∫√(2/3)‖dε_p‖ (1). Simo & Hughes (1998), Box 3.1 and 3.2.
+    stress is β = (2/3) H_kin ε_p. History per point: plastic strain ε_p (6, Mandel), the
+    equivalent plastic strain α = ∫√(2/3)‖dε_p‖ (1) and the plastic multiplier Δγ of the update
+    that produced it (1; 0: elastic), from which ``committed_tangent`` rebuilds that update's
+    consistent tangent. Simo & Hughes (1998), Box 3.1 and 3.2.
     """
 
     yield_stress: float
     hardening: float = 0.0
     kinematic_hardening: float = 0.0
-    n_history = 7
+    n_history = 8
     is_linear = False
 
     def __post_init__(self) -> None:
@@ -127,10 +134,7 @@ class J2Plasticity(Elastic):
         return np.array(history[:, 6])
 
     def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-        strain, history = np.asarray(strain, dtype=float), np.asarray(history, dtype=float)
-        if strain.ndim != 2 or strain.shape[1] != 6 or history.shape != (len(strain), 7):
-            raise ValueError(f"expected strain (n, 6) and history (n, 7), got {strain.shape} "
-                             f"and {history.shape}")
+        strain, history = self._checked(strain, history)
         lam, mu = lame(self.E, self.nu)
         kappa = lam + 2 * mu / 3
         h_iso, h_kin = self.hardening, self.kinematic_hardening
@@ -149,15 +153,51 @@ class J2Plasticity(Elastic):
         new_history = np.empty_like(history)
         new_history[:, :6] = eps_p + flow
         new_history[:, 6] = alpha + _SQRT23 * dgamma
+        new_history[:, 7] = dgamma
         stress = kappa * strain[:, :3].sum(axis=1)[:, None] * _IDENTITY
         stress += 2 * mu * (elastic_dev - flow)
+        return stress, self._tangent(plastic, dgamma, safe_norm, normal), new_history
 
-        theta = 1 - 2 * mu * dgamma / safe_norm
-        theta_bar = np.where(plastic, 1 / (1 + (h_iso + h_kin) / (3 * mu)) - (1 - theta), 0.0)
+    def committed_tangent(self, strain: NDArray, history: NDArray) -> NDArray:
+        """The consistent tangent (n, 6, 6) of the update that returned ``history`` at
+        ``strain`` (the last converged tangent), rebuilt from its Δγ: elastic where Δγ = 0,
+        whatever side of the yield surface round-off puts the point on now.
+
+        Radial return: the relative stress ξ = 2μ dev(ε − ε_p) − (2/3) H_kin ε_p at the end of
+        the update is parallel to the trial one, ‖ξ_trial‖ = ‖ξ‖ + (2μ + (2/3) H_kin) Δγ.
+        """
+        strain, history = self._checked(strain, history)
+        mu = lame(self.E, self.nu)[1]
+        eps_p, dgamma = history[:, :6], history[:, 7]
+        xi = 2 * mu * _dev(strain - eps_p) - (2 / 3) * self.kinematic_hardening * eps_p
+        plastic = dgamma > 0
+        norm = np.linalg.norm(xi, axis=1)
+        safe_norm = np.where(plastic, norm, 1.0)
+        normal = np.where(plastic[:, None], xi / safe_norm[:, None], 0.0)
+        trial_norm = np.where(plastic, norm + (2 * mu + (2 / 3) * self.kinematic_hardening)
+                              * dgamma, 1.0)
+        return self._tangent(plastic, dgamma, trial_norm, normal)
+
+    def _checked(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray]:
+        strain, history = np.asarray(strain, dtype=float), np.asarray(history, dtype=float)
+        if strain.ndim != 2 or strain.shape[1] != 6 or history.shape != (len(strain), 8):
+            raise ValueError(f"expected strain (n, 6) and history (n, 8), got {strain.shape} "
+                             f"and {history.shape}")
+        return strain, history
+
+    def _tangent(self, plastic: NDArray, dgamma: NDArray, trial_norm: NDArray,
+                 normal: NDArray) -> NDArray:
+        """Consistent tangent (n, 6, 6) of the radial return with multiplier Δγ, trial norm
+        ‖ξ_trial‖ (1 where elastic) and flow direction (0 where elastic)."""
+        lam, mu = lame(self.E, self.nu)
+        kappa = lam + 2 * mu / 3
+        theta = 1 - 2 * mu * dgamma / trial_norm
+        theta_bar = np.where(plastic, 1 / (1 + (self.hardening + self.kinematic_hardening)
+                                           / (3 * mu)) - (1 - theta), 0.0)
         tangent = (2 * mu * theta)[:, None, None] * _DEVIATORIC
         tangent += kappa * np.outer(_IDENTITY, _IDENTITY)
         tangent -= (2 * mu * theta_bar)[:, None, None] * (normal[:, :, None] * normal[:, None, :])
-        return stress, tangent, new_history
+        return tangent
 
 
 class UFLEnergyLaw:

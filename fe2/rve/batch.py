@@ -1,4 +1,5 @@
-"""Batched micro Newton for a periodic NonlinearRVE on one rank: many macro points at once.
+"""Batched micro Newton for a periodic or affine NonlinearRVE on one rank: many macro points
+at once.
 
 All points of a rank share one mesh, one sparsity pattern and one set of operators, so the
 per-point dolfinx and dolfinx_mpc calls of ``NonlinearRVE.solve`` are replaced by arithmetic on
@@ -12,6 +13,8 @@ arrays of points:
 - every point's matrix is refactorized numerically by PETSc's own sparse Cholesky (symmetric
   tangents) or LU, the symbolic analysis (ordering, fill pattern) done once for the shared
   pattern and reused;
+- a point solved at its committed macro strain starts from, and returns, its last converged
+  tangent (as in ``NonlinearRVE.solve``);
 - convergence is checked per point; converged points leave the batch and get their consistent
   tangent by static condensation with the factorization of their converged Jacobian.
 
@@ -30,22 +33,26 @@ from mpi4py import MPI
 from numpy.typing import NDArray
 
 from fe2.core.micro import BatchSolveError, MicroSolveError
-from fe2.rve.linear import periodic_expansion
 
-__all__ = ["BatchNewton", "BatchResult", "JacobianPattern", "PointLU"]
+__all__ = ["BOUNDARY_CONDITIONS", "BatchNewton", "BatchResult", "JacobianPattern", "PointLU"]
+
+# The cells whose reduced Jacobian is Pᵀ K P with P sparse (the minimal condition's
+# saddle-point matrix needs pivoting: solved per point).
+BOUNDARY_CONDITIONS = ("periodic", "affine")
 
 # The working memory one chunk of points may take (tangents, Jacobian values, states) [bytes].
 CHUNK_BYTES = 256 * 2**20
 
 
 class JacobianPattern:
-    """The reduced periodic Jacobian's CSR pattern and its values as a linear map of tangents.
+    """The reduced Jacobian's CSR pattern and its values as a linear map of tangents.
 
     Args:
         G: (ndofs × n_points·n) operator of ∫ τ · s(v) dx (fe2.rve.nonlinear.NonlinearRVE.G).
-        P: (ndofs × ndofs) periodic expansion w = P x (slave columns empty).
+        P: (ndofs × ndofs) expansion w = P x (periodic: slave columns empty; affine: the
+            identity).
         weights: quadrature weights w_q (n_points,).
-        pin: the pinned dofs (w = 0 there).
+        pin: the pinned dofs (w = 0 there; affine: the boundary).
         n: strain components per point.
     """
 
@@ -203,7 +210,10 @@ class BatchNewton:
         if rve.comm.size != 1:
             raise ValueError("the batched micro Newton needs an RVE on one rank")
         self.rve = rve
-        self.P = periodic_expansion(rve.solver.mpc, rve.V).tocsr()
+        if rve.bc not in BOUNDARY_CONDITIONS:
+            raise ValueError(f"the batched micro Newton solves {BOUNDARY_CONDITIONS} cells, "
+                             f"not {rve.bc!r}")
+        self.P = rve.expansion.tocsr()
         self.PT = self.P.T.tocsr()
         self.G, self.GT = rve.G, rve.G.T.tocsr()
         self.pattern = JacobianPattern(rve.G, self.P, rve.weights, rve.pin, rve.n_strain)
@@ -213,7 +223,7 @@ class BatchNewton:
         """Points per chunk so that one chunk's working arrays fit in CHUNK_BYTES."""
         rve = self.rve
         k, n = self.pattern.local_size, rve.n_strain
-        per_point = 8 * (rve.n_points * (3 * n * n + k * n + k * k) + self.pattern.nnz
+        per_point = 8 * (rve.n_points * (4 * n * n + k * n + k * k) + self.pattern.nnz
                          + 4 * rve.state_size)
         return max(1, CHUNK_BYTES // per_point)
 
@@ -244,6 +254,9 @@ class BatchNewton:
         m, n, ndofs = len(macro), rve.n_strain, rve.ndofs
         w = states[:, :ndofs].copy()
         histories = self._histories(states)
+        committed = rve.committed_strains(states)
+        unmoved = np.flatnonzero(np.all(macro == committed, axis=1))
+        first: dict[int, NDArray] = {}  # their first Jacobian's tangents
         stress, tangent = np.empty((m, n)), np.empty((m, n, n))
         new_states = np.empty_like(states)
         iterations = np.zeros(m, dtype=int)
@@ -256,6 +269,14 @@ class BatchNewton:
             strain = self._point_strains(macro[active], w[active])
             sigma, C, new_h, finite = rve._evaluate_batch(
                 strain, [h[active] for h in histories])
+            jacobian = C
+            if iteration == 0 and len(unmoved):  # all points are active
+                jacobian = C.copy()
+                committed_C = C[unmoved]
+                rve._first_tangents(committed_C, strain[unmoved],
+                                    [h[unmoved] for h in histories])
+                jacobian[unmoved] = committed_C
+                first = {int(point): jacobian[point] for point in unmoved}
             start = time.perf_counter()
             full = self.G @ sigma.reshape(len(active), -1).T  # (ndofs, active)
             scale = np.sqrt(np.einsum("ij,ij->j", full, full))
@@ -272,8 +293,12 @@ class BatchNewton:
             done = ok & (norm <= rve.rtol * np.maximum(scale, tiny))
             for k in np.flatnonzero(done):
                 iterations[active[k]] = iteration
-            self._finish(active[done], C[done], sigma[done], w, new_h, done, stress, tangent,
-                         new_states, failures)
+            C_done = C[done]
+            for k, point in enumerate(active[done]):
+                if point in first:
+                    C_done[k] = first[point]
+            self._finish(active[done], C_done, sigma[done], w, new_h, done, macro, stress,
+                         tangent, new_states, failures)
             todo = np.flatnonzero(ok & ~done)
             if iteration == rve.max_iterations:
                 for k in todo:
@@ -281,7 +306,7 @@ class BatchNewton:
                         f"micro Newton did not converge in {rve.max_iterations} iterations "
                         f"(residual {norm[k]:.3e}, tolerance {rve.rtol * scale[k]:.3e})")
                 todo = todo[:0]
-            todo = self._update(active, todo, C, reduced, w, failures)
+            todo = self._update(active, todo, jacobian, reduced, w, failures)
             active = active[todo]
             if failures:  # points after the first failure need not be solved
                 active = active[active < min(failures)]
@@ -343,8 +368,8 @@ class BatchNewton:
         self.rve.counts["factorizations"] += self.lu.factorizations - before
 
     def _finish(self, points: NDArray, C: NDArray, sigma: NDArray, w: NDArray,
-                new_h: list[NDArray], done: NDArray, stress: NDArray, tangent: NDArray,
-                new_states: NDArray, failures: dict[int, str]) -> None:
+                new_h: list[NDArray], done: NDArray, macro: NDArray, stress: NDArray,
+                tangent: NDArray, new_states: NDArray, failures: dict[int, str]) -> None:
         """Stress, consistent tangent (static condensation) and new state of converged points."""
         if len(points) == 0:
             return
@@ -373,7 +398,8 @@ class BatchNewton:
             W = self.P @ X
             C_hom = (mean_C[k] + H[:, columns].T @ W) / rve.volume
             stress[point], tangent[point] = mean_sigma[k] / rve.volume, C_hom
-            new_states[point] = np.concatenate([w[point], *(h[k].ravel() for h in histories)])
+            new_states[point] = np.concatenate([w[point], *(h[k].ravel() for h in histories),
+                                                macro[point]])
             rve.timings["averaging"] += time.perf_counter() - start
             if not (np.all(np.isfinite(stress[point])) and np.all(np.isfinite(C_hom))):
                 failures[point] = "micro result is not finite (NaN or inf)"

@@ -23,12 +23,14 @@ from numpy.typing import NDArray
 
 from fe2.core.collective import on_root
 from fe2.core.errors import ConfigError
+from fe2.rve.linear import BOUNDARY_CONDITIONS
+from fe2.rve.nonlinear import SOLVERS
 
 __all__ = ["MICRO_KEYS", "MicroSpec", "check_closed_form", "check_materials", "check_phases",
            "damage_rve", "homogenized_tangent", "nonlinear_rve", "read_micro"]
 
 MICRO_KEYS = ("mesh", "mesh_order", "size_factor", "parameters", "mesh_dir", "groups", "degree",
-              "bc", "rtol", "max_iterations", "region", "materials", "batch")
+              "bc", "rtol", "max_iterations", "region", "materials", "solver")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class MicroSpec:
     materials: tuple[tuple[str, Any], ...]
     options: tuple[tuple[str, Any], ...] = ()
     section: str = "micro"
-    batch: bool = True  # nonlinear RVEs on one rank: all points of a rank in one batched Newton
+    solver: str = "auto"  # of nonlinear RVEs: fe2.rve.nonlinear.SOLVERS
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
@@ -68,7 +70,7 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
             raise reader.fail(section, f"must be a table, got {table!r}")
         reader.keys(table, section, (*MICRO_KEYS, *option_keys), required=("mesh", "materials"))
         rve = reader.rve({k: v for k, v in table.items()
-                          if k not in ("rtol", "max_iterations", "region", "materials", "batch",
+                          if k not in ("rtol", "max_iterations", "region", "materials", "solver",
                                        *option_keys)}, section)
         rtol = reader.number(table, section, "rtol", 1e-10)
         if not 0 < rtol < 1:
@@ -85,10 +87,10 @@ def read_micro(reader, raw: dict[str, Any], read_material: Callable[[Any, str], 
         laws = tuple((phase, read_material(values, f"{section}.materials.{phase}"))
                      for phase, values in materials.items())
         options = read_options(table, section) if read_options is not None else {}
-        batch = reader.boolean(table, section, "batch", True)
+        solver = reader.string(table, section, "solver", SOLVERS, default="auto")
         specs.append(MicroSpec(rve, rtol, reader.integer(table, section, "max_iterations", 25,
                                                          minimum=1),
-                               region, laws, tuple(options.items()), section, batch))
+                               region, laws, tuple(options.items()), section, solver))
     return specs
 
 
@@ -168,8 +170,9 @@ def homogenized_tangent(spec: MicroSpec, case: Path, comm: MPI.Comm,
 
 def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model: str,
                   rve_ranks: int):
-    """A nonlinear periodic RVE with pointwise ``laws`` per phase, on every rank or
-    distributed over groups of ``rve_ranks`` ranks."""
+    """A nonlinear RVE with pointwise ``laws`` per phase and the boundary condition ``bc`` of
+    the table (periodic, affine or minimal), on every rank or distributed over groups of
+    ``rve_ranks`` ranks (periodic and affine)."""
     from fe2.rve.group import GroupedRVE, split_groups
     from fe2.rve.nonlinear import NonlinearRVE
 
@@ -177,9 +180,16 @@ def nonlinear_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, laws: dict, model
         group = split_groups(comm, rve_ranks) if rve_ranks > 1 else MPI.COMM_SELF
     except ValueError as error:
         raise ConfigError(f"{case}: [parallel] rve_ranks: {error}") from None
-    data = _periodic_rve_mesh(spec, case, comm, group, model)
-    rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
-                       max_iterations=spec.max_iterations, batch=spec.batch)
+    if spec.rve.bc == "minimal" and group.size > 1:
+        raise ConfigError(f"{case}: [{spec.section}] bc = 'minimal' is solved on one rank per "
+                          f"RVE, not with [parallel] rve_ranks = {rve_ranks}")
+    data = _checked_rve_mesh(spec, case, comm, group, model, BOUNDARY_CONDITIONS)
+    try:
+        rve = NonlinearRVE(data, laws, model=model, degree=spec.rve.degree, rtol=spec.rtol,
+                           max_iterations=spec.max_iterations, solver=spec.solver,
+                           bc=spec.rve.bc)
+    except ValueError as error:  # a solver that cannot run here: the same on every rank
+        raise ConfigError(f"{case}: [{spec.section}] {error}") from None
     return GroupedRVE(rve) if group.size > 1 else rve
 
 
@@ -192,7 +202,7 @@ def damage_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, phases: dict, model:
     if rve_ranks > 1:
         raise ConfigError(f"{case}: [parallel] rve_ranks = {rve_ranks}: a damaging RVE is "
                           "solved on one rank (use rve_ranks = 1)")
-    data = _periodic_rve_mesh(spec, case, comm, MPI.COMM_SELF, model)
+    data = _checked_rve_mesh(spec, case, comm, MPI.COMM_SELF, model, ("periodic",))
     try:
         return DamageRVE(data, phases, model=model, degree=spec.rve.degree, split=split,
                          rtol=spec.rtol, max_iterations=spec.max_iterations)
@@ -200,14 +210,15 @@ def damage_rve(spec: MicroSpec, case: Path, comm: MPI.Comm, phases: dict, model:
         raise ConfigError(f"{case}: [{spec.section}] {error}") from None
 
 
-def _periodic_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.Comm,
-                       model: str):
-    """The RVE mesh of ``spec`` on ``group``, checked: periodic BC, phases, dimension."""
+def _checked_rve_mesh(spec: MicroSpec, case: Path, comm: MPI.Comm, group: MPI.Comm,
+                      model: str, conditions: Sequence[str]):
+    """The RVE mesh of ``spec`` on ``group``, checked: a BC of ``conditions``, phases,
+    dimension."""
     from fe2.io.mesh import load_mesh
 
-    if spec.rve.bc != "periodic":
-        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: nonlinear RVEs use "
-                         "periodic boundary conditions")
+    if spec.rve.bc not in conditions:
+        raise ConfigError(f"{case}: [{spec.section}] bc = {spec.rve.bc!r}: this RVE takes "
+                          f"{' or '.join(conditions)} boundary conditions")
     data = load_mesh(_rve_mesh(spec, case, comm), group, names=spec.rve.groups)
     try:
         check_phases(spec, data, data.domain_names())

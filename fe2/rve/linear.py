@@ -477,7 +477,8 @@ def periodic_expansion(mpc, V):
 
 
 class _MinimalSolver(_LUSolver):
-    """Minimal kinematic BC: ∫_∂Y w ⊗ n ds = 0 and ∫_Y w dx = 0 by Lagrange multipliers."""
+    """Minimal kinematic BC: ∫_∂Y w ⊗ n ds = 0 and ∫_Y w dx = 0 by Lagrange multipliers
+    (``constraints``: their columns B, dofs × multipliers, in [[K, B], [Bᵀ, 0]])."""
 
     def __init__(self, rve: LinearRVE) -> None:
         import scipy.sparse
@@ -505,7 +506,7 @@ class _MinimalSolver(_LUSolver):
             b = assemble_vector(form)
             columns.append(b.array.copy())
             b.destroy()
-        C = scipy.sparse.csr_matrix(np.array(columns).T)
+        C = self.constraints = scipy.sparse.csr_matrix(np.array(columns).T)
         K = assemble_matrix(rve.a)
         K.assemble()
         indptr, indices, values = K.getValuesCSR()
