@@ -170,9 +170,64 @@ def porous_microstructure(out: Path) -> list[Row]:
     return rows
 
 
+def _variant(case: Path, out: Path, replacements: list[tuple[str, str]]) -> Path:
+    """A copy of a shipped case in ``out`` with text replaced (mesh paths made absolute)."""
+    text = case.read_text().replace('"../../meshes/', f'"{ROOT / "meshes"}/')
+    for old, new in replacements:
+        if old not in text:
+            raise ValueError(f"{old!r} is not in {case.name}")
+        text = text.replace(old, new)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / case.name
+    path.write_text(text)
+    return path
+
+
+def _profile(out: Path, t: float) -> np.ndarray:
+    """Rows (r, c, σ_r, σ_θ) of a chemo-mechanics run's profiles.csv at time t."""
+    data = np.loadtxt(out / "profiles.csv", delimiter=",", skiprows=1)
+    return data[np.isclose(data[:, 0], t)][:, 1:]
+
+
+def particle(out: Path) -> list[Row]:
+    """Charging particle (problems/chemo_mechanics/README.md; DESIGN §6, Zhang, Shyy, Sastry
+    2007): one-way 1D against the quasi-steady S(1 − r²/R²), S(1 − 2r²/R²) at 1000 s and
+    against the closed form from its own c(r) at 500 s; the 2D axisymmetric and 3D octant
+    particles (two-way) against the 1D radial one at the same times."""
+    E, nu, omega, D, R, current = 10e9, 0.3, 3.497e-6, 7.08e-15, 5e-6, 2.0
+    S = omega * E * (current / 96485.33212) * R / (15 * (1 - nu) * D)
+    cases = PROBLEMS / "chemo_mechanics"
+    one_way = out / "sphere_one_way"
+    _run(_variant(cases / "sphere_charge.toml", one_way,
+                  [('coupling = "two_way"', 'coupling = "one_way"')]), one_way)
+    late = _profile(one_way, 1000.0)
+    r, c, radial, _ = _profile(one_way, 500.0).T
+    average = c.copy()  # c̄(r) of the piecewise linear c, exactly
+    slope = np.diff(c) / np.diff(r)
+    pieces = ((c[:-1] - slope * r[:-1]) * np.diff(r ** 3) / 3 + slope * np.diff(r ** 4) / 4)
+    average[1:] = 3 * np.cumsum(pieces) / r[1:] ** 3
+    closed = 2 * omega * E / (9 * (1 - nu)) * (average[-1] - average[0])
+    name = "chemo_mechanics/sphere (1-way)"
+    rows = [(name, "sigma_r(0), 1000 s [MPa]", late[0, 2] / 1e6, S / 1e6, "quasi-steady S"),
+            (name, "sigma_t(R), 1000 s [MPa]", late[-1, 3] / 1e6, -S / 1e6, "quasi-steady -S"),
+            (name, "sigma_r(0), 500 s [MPa]", radial[0] / 1e6, closed / 1e6,
+             "closed form from c(r)")]
+    runs = {}
+    for case in ("sphere_charge", "sphere_axisymmetric", "sphere_octant"):
+        runs[case] = out / case
+        _run(cases / f"{case}.toml", runs[case])
+    for case in ("sphere_axisymmetric", "sphere_octant"):
+        t = 1000.0
+        ours, radial_1d = _profile(runs[case], t), _profile(runs["sphere_charge"], t)
+        for label, column, at in (("sigma_r(0)", 2, 0), ("sigma_t(R)", 3, -1)):
+            rows.append((f"chemo_mechanics/{case}", f"{label}, {t:g} s [MPa]",
+                         ours[at, column] / 1e6, radial_1d[at, column] / 1e6, "1D radial model"))
+    return rows
+
+
 ROWS: list[Callable[[Path], list[Row]]] = [hexagonal, laminate, heated_bar, transient_slab,
                                            layered_cell, fracture_bars, sent,
-                                           porous_microstructure]
+                                           porous_microstructure, particle]
 
 
 def main() -> int:
