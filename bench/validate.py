@@ -1,6 +1,6 @@
 """``make validate``: every shipped case with a published or closed-form answer, in one table.
 
-    docker/env python3 bench/validate.py [--csv OUT]
+    docker/env python3 bench/validate.py [--csv OUT] [--only particle sent ...]
 
 Columns: case, quantity, ours, reference, relative difference, and where the reference comes
 from. Each physics adds its rows to ROWS (a function per case returning its rows). The suite
@@ -233,11 +233,14 @@ ROWS: list[Callable[[Path], list[Row]]] = [hexagonal, laminate, heated_bar, tran
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.add_argument("--only", nargs="+", choices=[f.__name__ for f in ROWS],
+                        help="only these groups of rows")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for make_rows in ROWS:
-            rows += make_rows(Path(folder))
+            if args.only is None or make_rows.__name__ in args.only:
+                rows += make_rows(Path(folder))
     header = f"{'case':<34}{'quantity':<26}{'ours':>14}{'reference':>14}{'difference':>12}  source"
     print(header)
     print("-" * len(header))
