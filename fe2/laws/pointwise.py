@@ -50,6 +50,11 @@ class PointLaw(Protocol):
     the update that returned ``history`` at ``strain``. A law with branches (elastic or
     plastic) provides it so that an RVE's micro Newton starts from the last converged tangent
     (fe2.rve.nonlinear); a law without it starts from its tangent at the trial strain.
+
+    Optional: ``reduced_tangent = True`` says that ``update`` and ``committed_tangent`` take
+    ``components`` (Mandel indices, k of them) and then return only those rows and columns of
+    the tangent, (n, k, k); the batched plane-strain RVE (3 of 6) uses it to skip building
+    the out-of-plane ones.
     """
 
     n_history: int  # history variables per point
@@ -114,6 +119,7 @@ class J2Plasticity(Elastic):
     kinematic_hardening: float = 0.0
     n_history = 8
     is_linear = False
+    reduced_tangent = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -133,7 +139,10 @@ class J2Plasticity(Elastic):
         """Equivalent plastic strain α (n,) of a history array (n, 7)."""
         return np.array(history[:, 6])
 
-    def update(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    def update(self, strain: NDArray, history: NDArray, components: NDArray | None = None
+               ) -> tuple[NDArray, NDArray, NDArray]:
+        """Stress (n, 6), tangent (n, 6, 6), or (n, k, k) for the Mandel ``components`` (k),
+        and new history (n, 8) for total strain (n, 6)."""
         strain, history = self._checked(strain, history)
         lam, mu = lame(self.E, self.nu)
         kappa = lam + 2 * mu / 3
@@ -142,7 +151,7 @@ class J2Plasticity(Elastic):
 
         elastic_dev = _dev(strain - eps_p)
         s_trial = 2 * mu * elastic_dev - (2 / 3) * h_kin * eps_p
-        norm = np.linalg.norm(s_trial, axis=1)
+        norm = np.sqrt(np.einsum("ij,ij->i", s_trial, s_trial))
         f_trial = norm - _SQRT23 * (self.yield_stress + h_iso * alpha)
         plastic = f_trial > 0
         safe_norm = np.where(plastic, norm, 1.0)
@@ -156,12 +165,14 @@ class J2Plasticity(Elastic):
         new_history[:, 7] = dgamma
         stress = kappa * strain[:, :3].sum(axis=1)[:, None] * _IDENTITY
         stress += 2 * mu * (elastic_dev - flow)
-        return stress, self._tangent(plastic, dgamma, safe_norm, normal), new_history
+        return stress, self._tangent(plastic, dgamma, safe_norm, normal, components), new_history
 
-    def committed_tangent(self, strain: NDArray, history: NDArray) -> NDArray:
-        """The consistent tangent (n, 6, 6) of the update that returned ``history`` at
-        ``strain`` (the last converged tangent), rebuilt from its Δγ: elastic where Δγ = 0,
-        whatever side of the yield surface round-off puts the point on now.
+    def committed_tangent(self, strain: NDArray, history: NDArray,
+                          components: NDArray | None = None) -> NDArray:
+        """The consistent tangent (n, 6, 6), or (n, k, k) for ``components``, of the update
+        that returned ``history`` at ``strain`` (the last converged tangent), rebuilt from its
+        Δγ: elastic where Δγ = 0, whatever side of the yield surface round-off puts the point
+        on now.
 
         Radial return: the relative stress ξ = 2μ dev(ε − ε_p) − (2/3) H_kin ε_p at the end of
         the update is parallel to the trial one, ‖ξ_trial‖ = ‖ξ‖ + (2μ + (2/3) H_kin) Δγ.
@@ -176,7 +187,7 @@ class J2Plasticity(Elastic):
         normal = np.where(plastic[:, None], xi / safe_norm[:, None], 0.0)
         trial_norm = np.where(plastic, norm + (2 * mu + (2 / 3) * self.kinematic_hardening)
                               * dgamma, 1.0)
-        return self._tangent(plastic, dgamma, trial_norm, normal)
+        return self._tangent(plastic, dgamma, trial_norm, normal, components)
 
     def _checked(self, strain: NDArray, history: NDArray) -> tuple[NDArray, NDArray]:
         strain, history = np.asarray(strain, dtype=float), np.asarray(history, dtype=float)
@@ -186,17 +197,22 @@ class J2Plasticity(Elastic):
         return strain, history
 
     def _tangent(self, plastic: NDArray, dgamma: NDArray, trial_norm: NDArray,
-                 normal: NDArray) -> NDArray:
+                 normal: NDArray, components: NDArray | None = None) -> NDArray:
         """Consistent tangent (n, 6, 6) of the radial return with multiplier Δγ, trial norm
-        ‖ξ_trial‖ (1 where elastic) and flow direction (0 where elastic)."""
+        ‖ξ_trial‖ (1 where elastic) and flow direction (0 where elastic); only the rows and
+        columns ``components`` if given (n, k, k: the same values as the full one's)."""
+        c = slice(None) if components is None else np.asarray(components)
+        deviatoric, identity, normal = _DEVIATORIC[c][:, c], _IDENTITY[c], normal[:, c]
         lam, mu = lame(self.E, self.nu)
         kappa = lam + 2 * mu / 3
         theta = 1 - 2 * mu * dgamma / trial_norm
         theta_bar = np.where(plastic, 1 / (1 + (self.hardening + self.kinematic_hardening)
                                            / (3 * mu)) - (1 - theta), 0.0)
-        tangent = (2 * mu * theta)[:, None, None] * _DEVIATORIC
-        tangent += kappa * np.outer(_IDENTITY, _IDENTITY)
-        tangent -= (2 * mu * theta_bar)[:, None, None] * (normal[:, :, None] * normal[:, None, :])
+        # In place, one (n, 6, 6) temporary: this is most of the law's time.
+        tangent = np.multiply.outer(2 * mu * theta, deviatoric)
+        tangent += kappa * np.outer(identity, identity)
+        scaled = (2 * mu * theta_bar)[:, None] * normal
+        tangent -= np.einsum("ni,nj->nij", scaled, normal)
         return tangent
 
 

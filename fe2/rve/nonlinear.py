@@ -571,7 +571,11 @@ class NonlinearRVE:
                 embedded[:, PLANE_STRAIN_COMPONENTS] = local
                 local = embedded
             flat_history = history.reshape(m * len(rows), nh)
-            if getattr(group.law, "fixed_rows", False):
+            # Laws with reduced_tangent build only the in-plane rows and columns.
+            reduced = plane and getattr(group.law, "reduced_tangent", False)
+            if reduced:
+                s, c, new = group.law.update(local, flat_history, PLANE_STRAIN_COMPONENTS)
+            elif getattr(group.law, "fixed_rows", False):
                 parts = [group.law.update(local[k * len(rows):(k + 1) * len(rows)],
                                           flat_history[k * len(rows):(k + 1) * len(rows)])
                          for k in range(m)]
@@ -581,6 +585,7 @@ class NonlinearRVE:
             new_histories.append(np.asarray(new).reshape(m, len(rows), nh))
             if plane:
                 s = s[:, PLANE_STRAIN_COMPONENTS]
+            if plane and not reduced:
                 c = c[:, PLANE_STRAIN_COMPONENTS[:, None], PLANE_STRAIN_COMPONENTS]
             sigma[:, rows] = s.reshape(m, len(rows), n)
             C[:, rows] = c.reshape(m, len(rows), n, n)
@@ -604,9 +609,13 @@ class NonlinearRVE:
             if plane:
                 local = np.zeros((len(local), 6))
                 local[:, PLANE_STRAIN_COMPONENTS] = strains[:, rows].reshape(-1, n)
-            c = committed_tangent(local, history.reshape(m * len(rows), group.law.n_history))
-            if plane:
-                c = c[:, PLANE_STRAIN_COMPONENTS[:, None], PLANE_STRAIN_COMPONENTS]
+            history = history.reshape(m * len(rows), group.law.n_history)
+            if plane and getattr(group.law, "reduced_tangent", False):
+                c = committed_tangent(local, history, PLANE_STRAIN_COMPONENTS)
+            else:
+                c = committed_tangent(local, history)
+                if plane:
+                    c = c[:, PLANE_STRAIN_COMPONENTS[:, None], PLANE_STRAIN_COMPONENTS]
             C[:, rows] = c.reshape(m, len(rows), n, n)
         self.timings["laws"] += time.perf_counter() - start
 
