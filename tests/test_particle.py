@@ -129,3 +129,83 @@ def test_zero_step_and_bad_inputs():
         SphericalParticle(R, D, C_MAX, 1.1 * C_MAX)
     with pytest.raises(ValueError, match="positive"):
         SphericalParticle(R, -D, C_MAX, C0)
+
+
+# ------------------------------------------------------------------ Butler–Volmer particle
+
+def _reacting(name: str = "Marquis2019", side: str = "negative"):
+    from fe2.physics.cell_parameters import cell_parameters
+    from fe2.rve.particle import ReactingParticle
+
+    electrode = getattr(cell_parameters(name), side)
+    particle = SphericalParticle(electrode.particle_radius, electrode.diffusivity,
+                                 electrode.c_max, electrode.initial_concentration, shells=20)
+    return ReactingParticle(particle, electrode.ocp, electrode.exchange_current), electrode
+
+
+@pytest.mark.parametrize("name, side", [("Marquis2019", "negative"), ("Marquis2019", "positive"),
+                                        ("Chen2020", "negative"), ("Chen2020", "positive")])
+def test_reacting_particle_solves_butler_volmer_and_diffusion(name, side):
+    """At Δφ = U(θ₀) + {−50, 0, 10, 200} mV: the answer (j, c_s) satisfies Butler–Volmer
+    F j = i₀ (e^{αFη/RT} − e^{−(1−α)Fη/RT}) with η = Δφ − U(c_s/c_max) (relative 1e-12 of
+    i₀ e^{α F|η|/RT}) and c_s, the new profile are the diffusion model's answer to that j
+    (relative 1e-12); at η = 0 the flux is 0 (absolute 1e-14 mol/(m² s): the root of the
+    equilibrium). Sources: the equations of the module docstring."""
+    from fe2.laws.kinetics import FARADAY, GAS_CONSTANT
+
+    model, electrode = _reacting(name, side)
+    U0 = float(electrode.ocp(electrode.initial_stoichiometry))
+    strains = np.array([[U0 + d, 1000.0] for d in (-0.05, 0.0, 0.01, 0.2)])
+    states = np.tile(model.initial_state(), (4, 1))
+    step = StepContext(dt=20.0)
+    answers, _, new = model.solve_batch(strains, states, step)
+    f = FARADAY / (GAS_CONSTANT * 298.15)
+    for (delta_phi, c_e), (j, c_s), profile in zip(strains, answers, new, strict=True):
+        eta = delta_phi - float(electrode.ocp(c_s / electrode.c_max))
+        i0 = electrode.exchange_current(c_e, c_s)
+        bv = i0 * (np.exp(0.5 * f * eta) - np.exp(-0.5 * f * eta))
+        assert abs(FARADAY * j - bv) <= 1e-12 * i0 * np.exp(0.5 * f * abs(eta))
+        surface, _, alone = model.particle.solve(np.array([j]), model.initial_state(), step)
+        assert c_s == pytest.approx(surface[0], rel=1e-12)
+        assert np.allclose(profile, alone, rtol=1e-12, atol=0)
+    assert abs(answers[1, 0]) <= 1e-14
+
+
+def test_reacting_particle_tangent_against_finite_differences():
+    """∂(j, c_s)/∂(Δφ, c_e) against central differences (steps 1e-6 V and 1e-3 mol/m³, whose
+    truncation error is O(h²) ≈ 1e-9 relative here): tolerance 1e-6 relative."""
+    model, electrode = _reacting("Chen2020", "positive")
+    U0 = float(electrode.ocp(electrode.initial_stoichiometry))
+    state = model.initial_state()
+    step = StepContext(dt=15.0)
+    for strain in (np.array([U0 - 0.03, 950.0]), np.array([U0 + 0.08, 1100.0])):
+        _, tangent, _ = model.solve(strain, state, step)
+        for k, h in enumerate((1e-6, 1e-3)):
+            shift = np.zeros(2)
+            shift[k] = h
+            up, _, _ = model.solve(strain + shift, state, step)
+            down, _, _ = model.solve(strain - shift, state, step)
+            assert np.allclose(tangent[:, k], (up - down) / (2 * h), rtol=1e-6, atol=0)
+
+
+def test_reacting_particle_batch_equals_points():
+    """Batch of 5 points = point by point (relative 1e-12: the same iteration, per point
+    stopping test), and a non-positive c_e names its point (BatchSolveError.index)."""
+    from fe2.core.micro import BatchSolveError
+
+    model, electrode = _reacting("Marquis2019", "positive")
+    rng = np.random.default_rng(5)
+    U0 = float(electrode.ocp(electrode.initial_stoichiometry))
+    strains = np.column_stack([U0 + rng.uniform(-0.1, 0.1, 5), rng.uniform(500, 1500, 5)])
+    states = electrode.initial_concentration * (0.95 + 0.1 * rng.random((5, 20)))
+    step = StepContext(dt=5.0)
+    answers, tangents, new = model.solve_batch(strains, states, step)
+    for i in range(5):
+        a, t, n = model.solve(strains[i], states[i], step)
+        assert np.allclose(answers[i], a, rtol=1e-12, atol=0)
+        assert np.allclose(tangents[i], t, rtol=1e-12, atol=0)
+        assert np.allclose(new[i], n, rtol=1e-12, atol=0)
+    strains[3, 1] = 0.0
+    with pytest.raises(BatchSolveError) as failure:
+        model.solve_batch(strains, states, step)
+    assert failure.value.index == 3

@@ -54,7 +54,8 @@ def _functions(x: Any) -> tuple[Callable, Callable]:
 
 
 def check_stoichiometry(theta: Any, what: str) -> None:
-    """Raise ValueError if a numeric stoichiometry θ leaves [0, 1] (UFL input is not checked).
+    """Raise ValueError if a numeric stoichiometry θ leaves [0, 1] (UFL input is not checked;
+    complex θ, for complex-step derivatives, is checked on its real part).
 
     Args:
         theta: stoichiometry c_s/c_max [-], number or array.
@@ -62,7 +63,7 @@ def check_stoichiometry(theta: Any, what: str) -> None:
     """
     if not isinstance(theta, int | float | np.ndarray | np.generic):
         return
-    values = np.asarray(theta, dtype=float)
+    values = np.real(np.asarray(theta))  # (complex θ: the complex-step derivative)
     if values.size and not (np.all(values >= 0.0) and np.all(values <= 1.0)):
         raise ValueError(f"{what}: stoichiometry outside [0, 1] (min {values.min():.6g}, "
                          f"max {values.max():.6g})")
