@@ -258,7 +258,11 @@ class ReactingParticle:
         for _ in range(self.max_iterations):
             g, g_j, _, _ = self._residual(j, delta_phi, c_e, c0, gain)
             scale = self.faraday * np.maximum(np.abs(j), self.j_scale)
-            active = ~(np.abs(g) <= self.rtol * scale)
+            # converged: a small residual, or a bracket at round-off (steep g near c_s = 0 or
+            # c_max, where i₀ ∝ √c_s √(c_max − c_s) has an infinite slope)
+            width = hi - lo
+            active = ~((np.abs(g) <= self.rtol * scale)
+                       | (width <= 4 * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi))))
             if not active.any():
                 break
             lo = np.where(active & (g < 0), j, lo)
@@ -271,7 +275,9 @@ class ReactingParticle:
             first = int(np.flatnonzero(active)[0])
             raise BatchSolveError(first, f"Butler–Volmer particle solve did not converge in "
                                   f"{self.max_iterations} iterations (Δφ = "
-                                  f"{delta_phi[first]:.6g} V, c_e = {c_e[first]:.6g})",
+                                  f"{delta_phi[first]:.6g} V, c_e = {c_e[first]:.6g}, "
+                                  f"θ_s = {(c0 + gain * j)[first] / c_max:.6g}, residual "
+                                  f"{g[first]:.3g} A/m²)",
                                   iterations[:first])
         g, g_j, g_phi, g_ce = self._residual(j, delta_phi, c_e, c0, gain)
         dj = np.stack([-g_phi / g_j, -g_ce / g_j], axis=1)  # (n, 2)
