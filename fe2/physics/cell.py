@@ -39,12 +39,12 @@ from fe2.core.definition import Field, MicroCoupling
 from fe2.core.errors import ConfigError
 from fe2.laws.kinetics import FARADAY, GAS_CONSTANT
 from fe2.physics.cell_parameters import SETS, CellParameters, cell_parameters
+from fe2.physics.porous_electrode import COLLECTORS, check_collectors, electrolyte_fields
 from fe2.rve.particle import ReactingParticle, SphericalParticle
 
 __all__ = ["DEFINITION", "Cell"]
 
 REGIONS = ("negative_electrode", "separator", "positive_electrode")
-COLLECTORS = ("negative_current_collector", "positive_current_collector")
 
 
 class Cell:
@@ -82,17 +82,11 @@ class Cell:
         if groups != sorted(REGIONS):
             raise ConfigError(f"{self.case.path}: the macro mesh {mesh_data.path.name} must "
                               f"have the domain groups {list(REGIONS)}, it has {groups}")
-        absent = [n for n in COLLECTORS if n not in mesh_data.boundary_names()]
-        if absent:
-            raise ConfigError(f"{self.case.path}: the macro mesh {mesh_data.path.name} needs "
-                              f"the boundary groups {list(COLLECTORS)} (missing {absent})")
+        check_collectors(self.case.path, mesh_data)
 
     def fields(self, gdim: int) -> tuple[Field, ...]:
         degree = self.case.degree
-        return (Field("c_e", False, ("c_e",), degree, label="electrolyte concentration [mol/m³]",
-                      initial=self.parameters.c_e0),
-                Field("phi_e", False, ("phi_e",), degree, label="electrolyte potential [V]",
-                      initial=self.phi_e0),
+        return (*electrolyte_fields(degree, self.parameters.c_e0, self.phi_e0),
                 Field("phi_s_n", False, ("phi_s_n",), degree,
                       label="negative solid potential [V]", initial=0.0,
                       regions=("negative_electrode",)),

@@ -42,7 +42,8 @@ from fe2.core.errors import ConfigError
 from fe2.physics.electrolytes import ELECTROLYTES, Electrolyte, constant
 from fe2.rve.factory import MicroSpec
 
-__all__ = ["DEFINITION", "ElectrolyteCell", "PorousElectrode", "RegionLaw"]
+__all__ = ["DEFINITION", "ElectrolyteCell", "PorousElectrode", "RegionLaw", "check_collectors",
+           "electrolyte_fields"]
 
 log = logging.getLogger(__name__)
 
@@ -174,16 +175,10 @@ class PorousElectrode:
         if unknown:
             raise ConfigError(f"{where} {unknown}: not domain groups of {mesh_data.path.name} "
                               f"(it has {groups})")
-        absent = [name for name in COLLECTORS if name not in mesh_data.boundary_names()]
-        if absent:
-            raise ConfigError(f"{self.case.path}: the macro mesh {mesh_data.path.name} needs "
-                              f"the boundary groups {list(COLLECTORS)} (missing {absent})")
+        check_collectors(self.case.path, mesh_data)
 
     def fields(self, gdim: int) -> tuple[Field, ...]:
-        degree = self.case.degree
-        return (Field("c_e", False, ("c_e",), degree, label="electrolyte concentration [mol/m³]",
-                      initial=self.c0),
-                Field("phi_e", False, ("phi_e",), degree, label="electrolyte potential [V]"))
+        return electrolyte_fields(self.case.degree, self.c0)
 
     def quadrature_degree(self, degree: int) -> int:
         return 2 * degree
@@ -432,6 +427,22 @@ class PorousElectrode:
                 "fe2_time_s": comm.allreduce(times["fe2"], op=MPI.MAX),
                 "precomputed_time_s": comm.allreduce(times["precomputed"], op=MPI.MAX),
                 "max_relative_difference": comm.allreduce(difference, op=MPI.MAX)}
+
+
+def check_collectors(case: Path, mesh_data) -> None:
+    """The macro mesh of a cell has both current-collector facet groups (ConfigError)."""
+    absent = [name for name in COLLECTORS if name not in mesh_data.boundary_names()]
+    if absent:
+        raise ConfigError(f"{case}: the macro mesh {mesh_data.path.name} needs the boundary "
+                          f"groups {list(COLLECTORS)} (missing {absent})")
+
+
+def electrolyte_fields(degree: int, c0: float, phi0: float = 0.0) -> tuple[Field, Field]:
+    """c_e [mol/m³] (starting at c0) and φ_e [V] (starting at phi0) of a cell."""
+    return (Field("c_e", False, ("c_e",), degree, label="electrolyte concentration [mol/m³]",
+                  initial=c0),
+            Field("phi_e", False, ("phi_e",), degree, label="electrolyte potential [V]",
+                  initial=phi0))
 
 
 # --------------------------------------------------------------------------- reading
