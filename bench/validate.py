@@ -241,12 +241,12 @@ def main() -> int:
         for make_rows in ROWS:
             if args.only is None or make_rows.__name__ in args.only:
                 rows += make_rows(Path(folder))
-    header = f"{'case':<34}{'quantity':<26}{'ours':>14}{'reference':>14}{'difference':>12}  source"
+    header = f"{'case':<38}{'quantity':<26}{'ours':>14}{'reference':>14}{'difference':>12}  source"
     print(header)
     print("-" * len(header))
     for case, quantity, ours, reference, source in rows:
         difference = (ours - reference) / abs(reference) if reference else ours
-        print(f"{case:<34}{quantity:<26}{ours:>14.6g}{reference:>14.6g}{difference:>12.2e}  "
+        print(f"{case:<38}{quantity:<26}{ours:>14.6g}{reference:>14.6g}{difference:>12.2e}  "
               f"{source}")
     if args.csv:
         with args.csv.open("w", newline="") as stream:
