@@ -8,6 +8,8 @@ points and the dispatcher tests check that every rank takes the same decision.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import ufl
@@ -230,6 +232,16 @@ def test_solver_choice(meshed, monkeypatch):
     assert np.array_equal(results["petsc"][3], results["mumps"][3])
 
 
+def _with_micro_key(case: Path, path: Path, key: str, value: str) -> Path:
+    """A copy of the plate ``case`` at ``path`` with ``key = "value"`` added to its [micro]
+    table (after its ``rtol`` line), written on rank 0."""
+    if MPI.COMM_WORLD.rank == 0:
+        path.write_text(case.read_text().replace("rtol = 1e-10\n",
+                                                 f'rtol = 1e-10\n{key} = "{value}"\n', 1))
+    MPI.COMM_WORLD.barrier()
+    return path
+
+
 def test_fe2_run_batched_equals_per_point(shared_tmp):
     """A whole FE² run (the small plate of test_fe2_run.py, J2 cells) with ``[micro] solver``
     "batched" and "mumps": the same macro Newton path and reaction curve, the choice in the
@@ -238,14 +250,9 @@ def test_fe2_run_batched_equals_per_point(shared_tmp):
     from test_fe2_run import _case, _reactions, _run
 
     case = _case(shared_tmp, "batched", step=0.5)
-    text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
     summaries = {}
     for solver in ("batched", "mumps"):
-        path = shared_tmp / f"solver_{solver}.toml"
-        if MPI.COMM_WORLD.rank == 0:
-            path.write_text(text.replace("rtol = 1e-10\n",
-                                         f'rtol = 1e-10\nsolver = "{solver}"\n', 1))
-        MPI.COMM_WORLD.barrier()
+        path = _with_micro_key(case, shared_tmp / f"solver_{solver}.toml", "solver", solver)
         outcome = _run(path, shared_tmp / f"solver_{solver}")
         assert outcome.completed
         micro = outcome.summary["micro"]  # reported
@@ -269,13 +276,9 @@ def test_fe2_run_with_affine_and_minimal_cells(shared_tmp):
     from fe2.core.errors import ConfigError
 
     case = _case(shared_tmp, "bcs", step=0.5)
-    text = case.read_text() if MPI.COMM_WORLD.rank == 0 else ""
     reactions = {}
     for bc in ("affine", "minimal"):
-        path = shared_tmp / f"bc_{bc}.toml"
-        if MPI.COMM_WORLD.rank == 0:
-            path.write_text(text.replace("rtol = 1e-10\n", f'rtol = 1e-10\nbc = "{bc}"\n', 1))
-        MPI.COMM_WORLD.barrier()
+        path = _with_micro_key(case, shared_tmp / f"bc_{bc}.toml", "bc", bc)
         outcome = _run(path, shared_tmp / f"bc_{bc}", max_steps=1)
         assert len(outcome.summary["steps"]) == 1
         assert outcome.summary["micro"]["batched"] == [bc == "affine"]

@@ -124,14 +124,7 @@ class Kinematics:
         """∇c as a 3-vector."""
         import ufl
 
-        g = ufl.grad(c)
-        if self.model == "sphere_1d":
-            return ufl.as_vector([g[0], 0, 0])
-        if self.model == "axisymmetric":
-            return ufl.as_vector([g[0], 0, g[1]])
-        if self.model == "plane_strain":
-            return ufl.as_vector([g[0], g[1], 0])
-        return g
+        return self.vector(ufl.grad(c))
 
     def radius(self):
         """Distance from the particle centre [m]."""
@@ -146,31 +139,24 @@ class Kinematics:
         """The radial unit vector (3 components; e_x at the centre)."""
         import ufl
 
-        x = self.x
-        if self.model == "sphere_1d":
-            components = [x[0], 0, 0]
-        elif self.model == "axisymmetric":
-            components = [x[0], 0, x[1]]
-        elif self.model == "plane_strain":
-            components = [x[0], x[1], 0]
-        else:
-            components = [x[0], x[1], x[2]]
+        position = self.vector(self.x)
         rho = self.radius()
         safe = ufl.conditional(ufl.gt(rho, 0), rho, 1)
-        return ufl.as_vector([ufl.conditional(ufl.gt(rho, 0), component / safe, float(i == 0))
-                              for i, component in enumerate(components)])
+        return ufl.as_vector([ufl.conditional(ufl.gt(rho, 0), position[i] / safe, float(i == 0))
+                              for i in range(3)])
 
-    def vector(self, u):
-        """A displacement as a 3-vector in the components of :meth:`strain`."""
+    def vector(self, v):
+        """A vector of the mesh's components (a displacement, a gradient, a position) as the
+        3 components of :meth:`strain`."""
         import ufl
 
         if self.model == "sphere_1d":
-            return ufl.as_vector([u[0], 0, 0])
+            return ufl.as_vector([v[0], 0, 0])
         if self.model == "axisymmetric":
-            return ufl.as_vector([u[0], 0, u[1]])
+            return ufl.as_vector([v[0], 0, v[1]])
         if self.model == "plane_strain":
-            return ufl.as_vector([u[0], u[1], 0])
-        return u
+            return ufl.as_vector([v[0], v[1], 0])
+        return v
 
     def radial_and_hoop(self, sigma):
         """(σ_rr, σ_θθ): normal stresses along and across the radius. The hoop stress is the
